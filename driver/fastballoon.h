@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * fastballoon: internal declarations shared by the driver's files.
+ *
+ * Units: every count named *_pages is in 4 KiB balloon pages, which on the
+ * 4 KiB-page kernels we support (compat.h) are also guest pages.
+ */
+#ifndef _FASTBALLOON_H
+#define _FASTBALLOON_H
+
+#include <linux/atomic.h>
+#include <linux/mutex.h>
+#include <linux/notifier.h>
+#include <linux/page_reporting.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <uapi/linux/fastballoon.h>
+
+/* Virtqueues in device order; absent ones are skipped by the transport. */
+enum fb_vq {
+	FB_VQ_INFLATE,
+	FB_VQ_DEFLATE,
+	FB_VQ_STATS,
+	FB_VQ_HINT,
+	FB_VQ_REPORT,
+	FB_VQ_MAX
+};
+
+/*
+ * At most 256 PFNs per descriptor: Firecracker and Cloud Hypervisor drop
+ * anything larger. Speed comes from keeping many of them in flight.
+ */
+#define FB_PFNS_PER_BUF		256
+#define FB_NR_BUFS		64
+/* Kick the device after this many buffers even if more are coming. */
+#define FB_KICK_BATCH		16
+/* Most pages one pass of the size work moves before re-reading the target. */
+#define FB_CHUNK_PAGES		(64UL << (20 - PAGE_SHIFT))
+/* How long we wait for the host to return a buffer before giving up. */
+#define FB_HOST_TIMEOUT		(30 * HZ)
+/* Back-off when the guest has no memory to give. */
+#define FB_RETRY_DELAY		msecs_to_jiffies(200)
+
+/**
+ * struct fb_buf - one descriptor's worth of PFNs.
+ * @pfns: little- or native-endian 32-bit frame numbers, as the device wants.
+ * @nr: PFNs filled in.
+ * @next: free-list link while the buffer is not in flight.
+ */
+struct fb_buf {
+	__virtio32 pfns[FB_PFNS_PER_BUF];
+	unsigned int nr;
+	struct fb_buf *next;
+};
+
+/**
+ * struct fb_tx - one burst of PFNs to the inflate or deflate queue.
+ * @fb: the balloon.
+ * @vq: the queue.
+ * @cur: buffer being filled, or NULL.
+ * @inflight: buffers the device owns.
+ * @unkicked: buffers added since the last kick.
+ * @err: first error; once set, the burst sends nothing more.
+ *
+ * Lives on the stack of a caller holding &fb_balloon.lock.
+ */
+struct fb_tx {
+	struct fb_balloon *fb;
+	struct virtqueue *vq;
+	struct fb_buf *cur;
+	unsigned int inflight;
+	unsigned int unkicked;
+	int err;
+};
+
+enum fb_counter {
+	FB_CNT_INFLATED,
+	FB_CNT_DEFLATED,
+	FB_CNT_MIGRATED,
+	FB_CNT_OOM_RELEASED,
+	FB_CNT_HINTED,
+	FB_CNT_REPORTED,
+	FB_CNT_ALLOC_FAILS,
+	FB_CNT_MAX
+};
+
+/**
+ * struct fb_balloon - one bound virtio-balloon device.
+ *
+ * Lock order: @lock -> @bdev.pages_lock; @hint_lock and @stop_lock nest
+ * inside nothing and take nothing.
+ *
+ * @vdev: the device.
+ * @vqs: its virtqueues, NULL where the feature is absent.
+ * @stop_lock: protects @stop; taken from config and queue callbacks.
+ * @stop: set on remove/freeze so that callbacks queue no more work.
+ * @dead: the host stopped answering; no more requests go out (@lock).
+ * @size_work: moves the balloon towards the target (freezable wq).
+ * @stats_work: refills the stats queue when the host asks.
+ * @lock: serialises inflate, deflate and migration, and with them every use
+ *	of the inflate/deflate queues and of @bufs (sleeps: never taken in
+ *	atomic context).
+ * @bdev: the 4 KiB pages we hold, migratable (balloon compaction).
+ * @nr_pages: pages held and told to the host (@lock); `actual` mirrors it.
+ * @bufs: the PFN buffer pool; @free_bufs its free list (@lock).
+ * @acked: woken by every queue callback; waiters poll their queue.
+ * @stats: the stats buffer; @events scratch for vm events (@stats_work).
+ * @hint_wq: ordered workqueue for free page hinting; @hint_work its work.
+ * @hint_read_cmd: bit 0 set when the config's command id must be re-read.
+ * @hint_cmd: last command id read from config (@hint_work).
+ * @hint_active: command id of the hinting run in progress (device endian).
+ * @hint_stop: the STOP id, kept in memory the device may read.
+ * @hint_lock: protects @hint_pages and @hint_nr_blocks (irq-safe).
+ * @hint_pages: blocks handed to the host as hints, to return to mm.
+ * @hint_nr_blocks: length of @hint_pages.
+ * @hint_shrinker: gives hinted blocks back under memory pressure.
+ * @pr: free page reporting registration; @pr_registered whether it is.
+ * @oom_nb: the OOM notifier (DEFLATE_ON_OOM); @oom_registered whether it is.
+ * @pressure_hold: the guest took memory back under pressure; don't inflate
+ *	again until the host sets a new target.
+ * @cnt: event counters, exported through sysfs.
+ */
+struct fb_balloon {
+	struct virtio_device *vdev;
+	struct virtqueue *vqs[FB_VQ_MAX];
+
+	spinlock_t stop_lock;
+	bool stop;
+	bool dead;
+	struct delayed_work size_work;
+	struct work_struct stats_work;
+
+	struct mutex lock;
+	struct balloon_dev_info bdev;
+	unsigned long nr_pages;
+	struct fb_buf *bufs;
+	struct fb_buf *free_bufs;
+	wait_queue_head_t acked;
+
+	struct virtio_balloon_stat stats[FB_NR_STATS];
+	unsigned long *events;
+
+	struct workqueue_struct *hint_wq;
+	struct work_struct hint_work;
+	unsigned long hint_read_cmd;
+	u32 hint_cmd;
+	__virtio32 hint_active;
+	__virtio32 hint_stop;
+	spinlock_t hint_lock;
+	struct list_head hint_pages;
+	unsigned long hint_nr_blocks;
+	struct shrinker *hint_shrinker;
+
+	struct page_reporting_dev_info pr;
+	bool pr_registered;
+
+	struct notifier_block oom_nb;
+	bool oom_registered;
+	bool pressure_hold;
+
+	atomic64_t cnt[FB_CNT_MAX];
+};
+
+static inline bool fb_has(const struct fb_balloon *fb, unsigned int bit)
+{
+	return virtio_has_feature(fb->vdev, bit);
+}
+
+static inline void fb_count(struct fb_balloon *fb, enum fb_counter c, u64 n)
+{
+	atomic64_add(n, &fb->cnt[c]);
+}
+
+/* vq.c: queues and the only path that sends PFNs to the host */
+int fb_init_vqs(struct fb_balloon *fb);
+void fb_del_vqs(struct fb_balloon *fb);
+int fb_alloc_bufs(struct fb_balloon *fb);
+void fb_free_bufs(struct fb_balloon *fb);
+void fb_tx_begin(struct fb_tx *tx, struct fb_balloon *fb, enum fb_vq q);
+void fb_tx_pfn(struct fb_tx *tx, unsigned long pfn);
+int fb_tx_end(struct fb_tx *tx);
+void fb_ack(struct virtqueue *vq);
+
+/* balloon.c: inflate, deflate, migration, the size work */
+void fb_balloon_init(struct fb_balloon *fb);
+unsigned long fb_deflate(struct fb_balloon *fb, unsigned long nr);
+void fb_deflate_all(struct fb_balloon *fb);
+void fb_release_all_untold(struct fb_balloon *fb);
+void fb_size_func(struct work_struct *work);
+void fb_update_actual(struct fb_balloon *fb);
+u32 fb_target_pages(struct fb_balloon *fb);
+void fb_queue_size_work(struct fb_balloon *fb);
+
+/* stats.c */
+int fb_stats_init(struct fb_balloon *fb);
+void fb_stats_exit(struct fb_balloon *fb);
+int fb_stats_prime(struct fb_balloon *fb);
+void fb_stats_request(struct virtqueue *vq);
+void fb_stats_func(struct work_struct *work);
+
+/* hint.c: free page hinting (FREE_PAGE_HINT) */
+int fb_hint_init(struct fb_balloon *fb);
+void fb_hint_exit(struct fb_balloon *fb);
+void fb_hint_config_changed(struct fb_balloon *fb);
+void fb_hint_return_all(struct fb_balloon *fb);
+
+/* report.c: free page reporting (REPORTING) */
+int fb_report_init(struct fb_balloon *fb);
+void fb_report_exit(struct fb_balloon *fb);
+
+/* pressure.c: memory back to the guest under pressure (DEFLATE_ON_OOM) */
+int fb_pressure_init(struct fb_balloon *fb);
+void fb_pressure_exit(struct fb_balloon *fb);
+
+/* sysfs.c */
+extern const struct attribute_group fb_attr_group;
+
+#endif /* _FASTBALLOON_H */

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fastballoon: a virtio-balloon driver that gives memory back to the host
+ * fast. This file binds devices: feature negotiation, probe, remove,
+ * freeze/restore and the config-change callback. The work itself lives in
+ * the files named after it (balloon.c, vq.c, stats.c, hint.c, report.c,
+ * pressure.c, sysfs.c).
+ *
+ * Both this driver and the in-tree virtio_balloon match virtio device id 5;
+ * whichever is bound owns the device. See the README for moving a running
+ * device between them.
+ */
+#include <linux/device.h>
+#include <linux/module.h>
+#include <linux/poison.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include <uapi/linux/virtio_ring.h>
+
+#include "fastballoon.h"
+
+/* Config callback, atomic context: only queue work, and not while stopping. */
+static void fb_config_changed(struct virtio_device *vdev)
+{
+	struct fb_balloon *fb = vdev->priv;
+	unsigned long flags;
+
+	spin_lock_irqsave(&fb->stop_lock, flags);
+	if (!fb->stop) {
+		/* A new target from the host ends a pressure hold. */
+		WRITE_ONCE(fb->pressure_hold, false);
+		mod_delayed_work(system_freezable_wq, &fb->size_work, 0);
+		fb_hint_config_changed(fb);
+	}
+	spin_unlock_irqrestore(&fb->stop_lock, flags);
+}
+
+/*
+ * Tell the host what free pages contain (PAGE_POISON): zero with
+ * init_on_free, the poison byte with page poisoning. Free page reporting
+ * relies on it: a host that knows the pages hold a non-zero pattern must
+ * not replace them with zero pages.
+ */
+static void fb_set_poison(struct fb_balloon *fb)
+{
+	u32 val = 0;
+
+	if (!fb_has(fb, VIRTIO_BALLOON_F_PAGE_POISON))
+		return;
+	if (!want_init_on_free())
+		memset(&val, PAGE_POISON, sizeof(val));
+	virtio_cwrite_le(fb->vdev, struct virtio_balloon_config, poison_val,
+			 &val);
+}
+
+/* Bring the queues up and the device live (probe and restore). */
+static int fb_start(struct fb_balloon *fb)
+{
+	int err;
+
+	err = fb_init_vqs(fb);
+	if (err)
+		return err;
+	virtio_device_ready(fb->vdev);
+	if (fb_stats_prime(fb))
+		dev_warn(&fb->vdev->dev, "could not prime the stats queue\n");
+	return 0;
+}
+
+static void fb_set_stop(struct fb_balloon *fb, bool stop)
+{
+	spin_lock_irq(&fb->stop_lock);
+	fb->stop = stop;
+	spin_unlock_irq(&fb->stop_lock);
+}
+
+/*
+ * Quiesce and empty the balloon, leaving the device reset with its queues
+ * deleted (remove and freeze). The host hears about every page we take
+ * back while it still answers; after the reset it has forgotten the balloon,
+ * so whatever is left goes back to the guest without a word.
+ */
+static void fb_stop(struct fb_balloon *fb)
+{
+	fb_set_stop(fb, true);
+	cancel_delayed_work_sync(&fb->size_work);
+	cancel_work_sync(&fb->stats_work);
+	if (fb->hint_wq)
+		cancel_work_sync(&fb->hint_work);
+
+	fb_deflate_all(fb);
+	if (!fb->dead)
+		fb_update_actual(fb);
+	fb_hint_return_all(fb);
+
+	virtio_reset_device(fb->vdev);
+	fb_release_all_untold(fb);
+	fb_del_vqs(fb);
+}
+
+static int fb_probe(struct virtio_device *vdev)
+{
+	struct fb_balloon *fb;
+	int err;
+
+	if (!vdev->config->get) {
+		dev_err(&vdev->dev, "device has no config space access\n");
+		return -EINVAL;
+	}
+
+	fb = kzalloc(sizeof(*fb), GFP_KERNEL);
+	if (!fb)
+		return -ENOMEM;
+	vdev->priv = fb;
+	fb->vdev = vdev;
+	spin_lock_init(&fb->stop_lock);
+	mutex_init(&fb->lock);
+	init_waitqueue_head(&fb->acked);
+	fb_balloon_init(fb);
+
+	err = fb_stats_init(fb);
+	if (err)
+		goto out_free;
+	err = fb_alloc_bufs(fb);
+	if (err)
+		goto out_stats;
+	err = fb_init_vqs(fb);
+	if (err)
+		goto out_bufs;
+	err = fb_hint_init(fb);
+	if (err)
+		goto out_del_vqs;
+	err = fb_pressure_init(fb);
+	if (err)
+		goto out_hint;
+	fb_set_poison(fb);
+	err = fb_report_init(fb);
+	if (err)
+		goto out_pressure;
+	err = device_add_group(&vdev->dev, &fb_attr_group);
+	if (err)
+		goto out_report;
+
+	virtio_device_ready(vdev);
+	if (fb_stats_prime(fb))
+		dev_warn(&vdev->dev, "could not prime the stats queue\n");
+	fb_queue_size_work(fb);
+	return 0;
+
+out_report:
+	fb_report_exit(fb);
+out_pressure:
+	fb_pressure_exit(fb);
+out_hint:
+	fb_hint_exit(fb);
+out_del_vqs:
+	virtio_reset_device(vdev);
+	fb_del_vqs(fb);
+out_bufs:
+	fb_free_bufs(fb);
+out_stats:
+	fb_stats_exit(fb);
+out_free:
+	vdev->priv = NULL;
+	kfree(fb);
+	return err;
+}
+
+static void fb_remove(struct virtio_device *vdev)
+{
+	struct fb_balloon *fb = vdev->priv;
+
+	device_remove_group(&vdev->dev, &fb_attr_group);
+	/* Nobody may ask for pages once we start giving them all back. */
+	fb_report_exit(fb);
+	fb_pressure_exit(fb);
+	fb_stop(fb);
+	fb_hint_exit(fb);
+	fb_free_bufs(fb);
+	fb_stats_exit(fb);
+	vdev->priv = NULL;
+	kfree(fb);
+}
+
+#ifdef CONFIG_PM_SLEEP
+static int fb_freeze(struct virtio_device *vdev)
+{
+	/* Freezable workqueues are already frozen; the balloon empties. */
+	fb_stop(vdev->priv);
+	return 0;
+}
+
+static int fb_restore(struct virtio_device *vdev)
+{
+	struct fb_balloon *fb = vdev->priv;
+	int err;
+
+	fb->hint_active = cpu_to_virtio32(vdev, VIRTIO_BALLOON_CMD_ID_STOP);
+	err = fb_start(fb);
+	if (err)
+		return err;
+	fb_set_poison(fb);
+	fb_set_stop(fb, false);
+	fb_update_actual(fb);
+	fb_queue_size_work(fb);
+	return 0;
+}
+#endif
+
+static int fb_validate(struct virtio_device *vdev)
+{
+	/*
+	 * PAGE_POISON says what free pages hold; it only means something if
+	 * the guest poisons or zeroes them. If it does but the host can't be
+	 * told, reporting could hand back pages whose contents change.
+	 */
+	if (!want_init_on_free() && !page_poisoning_enabled_static())
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_PAGE_POISON);
+	else if (!virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON))
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_REPORTING);
+
+	/* Reporting must not allocate; indirect descriptors would. */
+	__virtio_clear_bit(vdev, VIRTIO_RING_F_INDIRECT_DESC);
+	/* PFNs are guest-physical frames, never DMA addresses. */
+	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
+	return 0;
+}
+
+static unsigned int fb_features[] = {
+	VIRTIO_BALLOON_F_MUST_TELL_HOST,
+	VIRTIO_BALLOON_F_STATS_VQ,
+	VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+	VIRTIO_BALLOON_F_FREE_PAGE_HINT,
+	VIRTIO_BALLOON_F_PAGE_POISON,
+	VIRTIO_BALLOON_F_REPORTING,
+};
+
+static const struct virtio_device_id fb_id_table[] = {
+	{ VIRTIO_ID_BALLOON, VIRTIO_DEV_ANY_ID },
+	{ 0 },
+};
+MODULE_DEVICE_TABLE(virtio, fb_id_table);
+
+static struct virtio_driver fb_driver = {
+	.feature_table = fb_features,
+	.feature_table_size = ARRAY_SIZE(fb_features),
+	.driver.name = KBUILD_MODNAME,
+	.driver.owner = THIS_MODULE,
+	.id_table = fb_id_table,
+	.validate = fb_validate,
+	.probe = fb_probe,
+	.remove = fb_remove,
+	.config_changed = fb_config_changed,
+#ifdef CONFIG_PM_SLEEP
+	.freeze = fb_freeze,
+	.restore = fb_restore,
+#endif
+};
+module_virtio_driver(fb_driver);
+
+MODULE_DESCRIPTION("Fast virtio-balloon driver: whole 2 MiB blocks, quickly");
+MODULE_LICENSE("GPL");
+MODULE_VERSION("0.1.0");

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fastballoon free page reporting (REPORTING).
+ *
+ * The kernel's page_reporting core collects free blocks of at least
+ * pageblock order and hands them to us as a scatterlist; we pass the list
+ * to the device in one request and wait until the host has discarded the
+ * ranges. The pages stay free in the guest the whole time: the core keeps
+ * them off the free lists until we return.
+ */
+#include <linux/page_reporting.h>
+#include <linux/scatterlist.h>
+
+#include "fastballoon.h"
+
+static int fb_report(struct page_reporting_dev_info *pr,
+		     struct scatterlist *sgl, unsigned int nents)
+{
+	struct fb_balloon *fb = container_of(pr, struct fb_balloon, pr);
+	struct virtqueue *vq = fb->vqs[FB_VQ_REPORT];
+	struct scatterlist *sg;
+	unsigned long bytes = 0;
+	unsigned int i, len;
+	int err;
+
+	if (READ_ONCE(fb->dead))
+		return -EIO;
+	for_each_sg(sgl, sg, nents, i)
+		bytes += sg->length;
+
+	/* Indirect descriptors are off (validate), so this cannot allocate. */
+	err = virtqueue_add_inbuf(vq, sgl, nents, fb, GFP_NOWAIT | __GFP_NOWARN);
+	if (err) {
+		dev_warn_ratelimited(&fb->vdev->dev,
+				     "could not queue %u free ranges: %d\n",
+				     nents, err);
+		return err;
+	}
+	virtqueue_kick(vq);
+
+	if (!wait_event_timeout(fb->acked, virtqueue_get_buf(vq, &len) ||
+				virtqueue_is_broken(vq), FB_HOST_TIMEOUT) ||
+	    virtqueue_is_broken(vq)) {
+		WRITE_ONCE(fb->dead, true);
+		dev_err_ratelimited(&fb->vdev->dev,
+				    "host did not finish a free page report\n");
+		return -EIO;
+	}
+	fb_count(fb, FB_CNT_REPORTED, bytes >> PAGE_SHIFT);
+	return 0;
+}
+
+int fb_report_init(struct fb_balloon *fb)
+{
+	int err;
+
+	if (!fb_has(fb, VIRTIO_BALLOON_F_REPORTING))
+		return 0;
+	/* The core sends up to PAGE_REPORTING_CAPACITY ranges at a time. */
+	if (virtqueue_get_vring_size(fb->vqs[FB_VQ_REPORT]) <
+	    PAGE_REPORTING_CAPACITY)
+		return -ENOSPC;
+
+	fb->pr.report = fb_report;
+	err = page_reporting_register(&fb->pr);
+	if (err)
+		return err;
+	fb->pr_registered = true;
+	return 0;
+}
+
+void fb_report_exit(struct fb_balloon *fb)
+{
+	if (fb->pr_registered)
+		page_reporting_unregister(&fb->pr);
+	fb->pr_registered = false;
+}
