@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fb_sysfs: the fastballoon attribute group, as include/uapi/linux/
+ * fastballoon.h names it, under the bound virtio-balloon device.
+ *
+ * Every attribute exists and reads as one unsigned number (features as
+ * names), none can be opened for writing, the features file names exactly
+ * the virtio-balloon bits the virtio core says were negotiated, and the
+ * held pages add up.  Skips when fastballoon is not bound to the device.
+ */
+#include <fcntl.h>
+#include <linux/fastballoon.h>
+#include "fb_util.h"
+#include "kselftest_harness.h"
+
+static const char *const fb_numeric_attrs[] = {
+	FB_ATTR_TARGET_PAGES, FB_ATTR_ACTUAL_PAGES, FB_ATTR_BLOCKS_2M,
+	FB_ATTR_PAGES_4K, FB_ATTR_INFLATED, FB_ATTR_DEFLATED, FB_ATTR_MIGRATED,
+	FB_ATTR_OOM_RELEASED, FB_ATTR_HINTED, FB_ATTR_REPORTED,
+	FB_ATTR_ALLOC_FAILS,
+};
+
+static const char *const fb_feature_names[] = FB_FEATURE_NAMES;
+
+FIXTURE(fb)
+{
+	char dev[256];		/* /sys/bus/virtio/devices/virtioN */
+	char grp[300];		/* .../virtioN/fastballoon */
+};
+
+FIXTURE_SETUP(fb)
+{
+	char drv[512], link[512];
+	ssize_t n;
+
+	if (fb_find_balloon(self->dev, sizeof(self->dev)))
+		SKIP(return, "no virtio-balloon device");
+	snprintf(drv, sizeof(drv), "%s/driver", self->dev);
+	n = readlink(drv, link, sizeof(link) - 1);
+	if (n < 0)
+		SKIP(return, "balloon device not bound");
+	link[n] = '\0';
+	if (strcmp(strrchr(link, '/') + 1, FB_DRIVER_NAME))
+		SKIP(return, "balloon device bound to %s", strrchr(link, '/') + 1);
+	snprintf(self->grp, sizeof(self->grp), "%s/" FB_SYSFS_GROUP, self->dev);
+}
+
+FIXTURE_TEARDOWN(fb)
+{
+}
+
+static int fb_attr_ul(const char *grp, const char *name, unsigned long *val)
+{
+	char path[512], buf[64], *end;
+
+	snprintf(path, sizeof(path), "%s/%s", grp, name);
+	if (fb_read_str(path, buf, sizeof(buf)))
+		return -1;
+	errno = 0;
+	*val = strtoul(buf, &end, 10);
+	if (errno || end == buf || *end || buf[0] == '-')
+		return -1;
+	return 0;
+}
+
+TEST_F(fb, numeric_attributes)
+{
+	const char *name;
+	unsigned long v;
+	size_t i;
+
+	for (i = 0; i < sizeof(fb_numeric_attrs) / sizeof(fb_numeric_attrs[0]); i++) {
+		name = fb_numeric_attrs[i];
+		EXPECT_EQ(0, fb_attr_ul(self->grp, name, &v))
+			TH_LOG("%s is not one unsigned number", name);
+	}
+}
+
+TEST_F(fb, read_only)
+{
+	char path[512];
+	size_t i;
+	int fd;
+
+	for (i = 0; i < sizeof(fb_numeric_attrs) / sizeof(fb_numeric_attrs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", self->grp, fb_numeric_attrs[i]);
+		fd = open(path, O_WRONLY);
+		EXPECT_GT(0, fd) TH_LOG("%s opens for writing", path);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+TEST_F(fb, features_match_virtio)
+{
+	char path[512], bits[256], names[256], want[256] = "";
+	int i;
+
+	snprintf(path, sizeof(path), "%s/features", self->dev);
+	ASSERT_EQ(0, fb_read_str(path, bits, sizeof(bits)));
+	snprintf(path, sizeof(path), "%s/" FB_ATTR_FEATURES, self->grp);
+	ASSERT_EQ(0, fb_read_str(path, names, sizeof(names)));
+	for (i = 0; i < FB_NR_FEATURES && bits[i]; i++) {
+		if (bits[i] != '1')
+			continue;
+		if (want[0])
+			strcat(want, " ");
+		strcat(want, fb_feature_names[i]);
+	}
+	EXPECT_STREQ(want, names);
+}
+
+TEST_F(fb, held_pages_add_up)
+{
+	unsigned long actual, blocks, pages;
+
+	ASSERT_EQ(0, fb_attr_ul(self->grp, FB_ATTR_ACTUAL_PAGES, &actual));
+	ASSERT_EQ(0, fb_attr_ul(self->grp, FB_ATTR_BLOCKS_2M, &blocks));
+	ASSERT_EQ(0, fb_attr_ul(self->grp, FB_ATTR_PAGES_4K, &pages));
+	EXPECT_EQ(actual, blocks * FB_PAGES_PER_BLOCK + pages);
+}
+
+TEST_HARNESS_MAIN
