@@ -1,0 +1,372 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Packaging test for fastballoon, run on the host (not in a guest).
+#
+# For every installed kernel headers tree of a supported series (6.1, 6.12),
+# it builds and installs the module three ways and checks where the files
+# land:
+#   - DKMS directly: "dkms add" of a copy of exactly the files "make
+#     dkms-install" ships, then "dkms build/install -k <release>";
+#   - "make install DESTDIR=<tmp>" and "make uninstall" (staged, no system
+#     change), including a W=1 build that must be warning-free;
+#   - "make dkms-install KVER=<release>" and "make dkms-uninstall".
+# Afterwards the system must be as it was found: no source tree in /usr/src,
+# nothing registered with DKMS, no module under /lib/modules, no modprobe
+# file, no depmod output that was not there before.
+#
+# Needs root, dkms, make and the headers. Exit status (kselftest's): 0 all
+# passed, 1 something failed, 4 skipped (not root, no dkms, no headers, or a
+# fastballoon installation already present that this test must not touch).
+# Output: "ok N - ..." / "not ok N - ..." lines, details on "# " lines.
+
+# The helper functions run through check(), which shellcheck cannot see.
+# shellcheck disable=SC2317
+
+set -u
+
+readonly KSFT_PASS=0 KSFT_FAIL=1 KSFT_SKIP=4
+readonly NAME=fastballoon
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+readonly SRC
+readonly MODPROBE_FILE=/etc/modprobe.d/$NAME.conf
+readonly MOK_FILES=(/var/lib/dkms/mok.key /var/lib/dkms/mok.pub)
+
+tests=0
+failed=0
+tmp=
+version=
+declare -A hdr_of=()		# release -> headers directory
+declare -A snapshot=()		# release -> /lib/modules/<release> before, or "absent"
+declare -A mok_was=()		# key file -> "present" or "absent"
+kvers=()
+
+ok() { tests=$((tests + 1)); echo "ok $tests - $*"; }
+not_ok() { tests=$((tests + 1)); failed=$((failed + 1)); echo "not ok $tests - $*"; }
+note() { echo "# $*"; }
+skip_all() { echo "1..0 # SKIP $*"; exit $KSFT_SKIP; }
+
+# check DESCRIPTION COMMAND...: one test line for one command; its output
+# goes to $tmp/last.log and, on failure, its tail to the "# " lines.
+check() {
+	local desc=$1
+	shift
+	if "$@" >"$tmp/last.log" 2>&1; then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		tail -n 25 "$tmp/last.log" | sed 's/^/#   /'
+	fi
+	cat "$tmp/last.log" >>"$tmp/all.log"
+}
+
+# Everything under /lib/modules/<release> except the distribution's kernel/.
+modules_listing() {
+	local d=/lib/modules/$1
+
+	[ -d "$d" ] || { echo absent; return; }
+	find "$d" -path "$d/kernel" -prune -o -print | sort
+}
+
+# Put /lib/modules/<release> back as the snapshot has it: remove our module,
+# then what depmod or DKMS created (modules.* files, empty directories).
+restore_modules_dir() {
+	local kver=$1 d=/lib/modules/$1 before path
+
+	[ -d "$d" ] || return 0
+	find "$d" -path "$d/kernel" -prune -o -name "$NAME.ko*" -print0 |
+		xargs -0r rm -f
+	before=${snapshot[$kver]}
+	if [ "$before" != absent ] && grep -qx "$d/modules.dep" <<<"$before"; then
+		depmod -a "$kver" 2>/dev/null
+	fi
+	modules_listing "$kver" | sort -r | while read -r path; do
+		grep -qxF "$path" <<<"$before" && continue
+		case $path in
+		"$d"/modules.*) rm -f "$path" ;;
+		*) [ -d "$path" ] && rmdir "$path" 2>/dev/null ;;
+		esac
+	done
+}
+
+# Undo whatever this run did to the system; safe to call more than once.
+restore_system() {
+	local kver f
+
+	if [ -n "$version" ] && dkms status -m "$NAME" 2>/dev/null | grep -q .; then
+		dkms remove "$NAME/$version" --all >/dev/null 2>&1
+	fi
+	[ -n "$version" ] && rm -rf "/usr/src/$NAME-$version"
+	rm -rf "/var/lib/dkms/$NAME"
+	rm -f "$MODPROBE_FILE"
+	for kver in "${kvers[@]}"; do
+		restore_modules_dir "$kver"
+	done
+	# DKMS makes itself a signing key on its first build; drop it if it
+	# was this run that made it.
+	for f in "${MOK_FILES[@]}"; do
+		[ "${mok_was[$f]:-present}" = absent ] && rm -f "$f"
+	done
+}
+
+cleanup() {
+	local rc=$?
+
+	trap - EXIT
+	restore_system >/dev/null 2>&1
+	[ -n "$tmp" ] && rm -rf "$tmp"
+	exit "$rc"
+}
+
+# Files found under DIR, relative to it, sorted.
+files_under() { (cd "$1" && find . -type f -o -type l | sed 's|^\./||' | sort); }
+
+# The installed copy of the module for <release> under /lib/modules.
+installed_module() {
+	find "/lib/modules/$1" -path "/lib/modules/$1/kernel" -prune \
+		-o -name "$NAME.ko*" -print | head -n 1
+}
+
+# modinfo_ok FILE RELEASE: the module is ours, built for RELEASE, and says
+# the packaging's version if it states one.
+modinfo_ok() {
+	local file=$1 kver=$2 name magic modver
+
+	name=$(modinfo -F name "$file") || return 1
+	magic=$(modinfo -F vermagic "$file") || return 1
+	modver=$(modinfo -F version "$file")
+	echo "name=$name vermagic=$magic version=${modver:-none}"
+	[ "$name" = "$NAME" ] || { echo "name is $name"; return 1; }
+	[ "${magic%% *}" = "$kver" ] || { echo "vermagic is not $kver"; return 1; }
+	[ -z "$modver" ] || [ "$modver" = "$version" ] ||
+		{ echo "MODULE_VERSION $modver != $version"; return 1; }
+}
+
+dkms_module_installed() {
+	local kver=$1 mod
+
+	mod=$(installed_module "$kver")
+	echo "installed: ${mod:-nothing}"
+	case $mod in
+	"/lib/modules/$kver/updates/dkms/$NAME.ko"*) ;;
+	*) return 1 ;;
+	esac
+	modinfo_ok "$mod" "$kver" || return 1
+	# depmod ran: modprobe would find it by name
+	[ "$(modinfo -k "$kver" -F filename "$NAME")" = "$mod" ]
+}
+
+nothing_installed() {
+	local mod
+
+	mod=$(installed_module "$1")
+	[ -z "$mod" ] || { echo "left behind: $mod"; return 1; }
+	! modinfo -k "$1" "$NAME" >/dev/null 2>&1 ||
+		{ echo "modinfo -k $1 still finds $NAME"; return 1; }
+}
+
+versions_match() {
+	local pkgver
+
+	pkgver=$(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$SRC/dkms.conf")
+	echo "Makefile VERSION=$version dkms.conf PACKAGE_VERSION=$pkgver"
+	[ -n "$version" ] && [ "$version" = "$pkgver" ]
+}
+
+# make install DESTDIR=... lays out exactly the expected files.
+staged_install_ok() {
+	local dest=$1 kver=$2 expected actual
+
+	expected="etc/modprobe.d/$NAME.conf
+lib/modules/$kver/updates/$NAME.ko"
+	if [ -f "$tmp/tree/tools/Makefile" ]; then
+		expected+="
+usr/sbin/balloonctl
+usr/share/man/man8/balloonctl.8"
+		[ -x "$dest/usr/sbin/balloonctl" ] || { echo "balloonctl not executable"; return 1; }
+	fi
+	expected=$(sort <<<"$expected")
+	actual=$(files_under "$dest")
+	if [ "$actual" != "$expected" ]; then
+		echo "expected:"; echo "$expected"; echo "got:"; echo "$actual"
+		return 1
+	fi
+	cmp "$SRC/$NAME.conf" "$dest/etc/modprobe.d/$NAME.conf" &&
+		modinfo_ok "$dest/lib/modules/$kver/updates/$NAME.ko" "$kver"
+}
+
+empty_tree() {
+	local left
+
+	left=$(files_under "$1")
+	[ -z "$left" ] || { echo "left behind:"; echo "$left"; return 1; }
+}
+
+build_warning_free() {
+	local kdir=$1
+
+	make -C "$tmp/tree" KDIR="$kdir" clean >/dev/null &&
+		make -C "$tmp/tree" KDIR="$kdir" W=1 modules >"$tmp/w1.log" 2>&1
+	local rc=$?
+	cat "$tmp/w1.log"
+	[ "$rc" -eq 0 ] && ! grep -qi 'warning:' "$tmp/w1.log"
+}
+
+# copy_list FROM "FILE..." TO: copy the files, keeping their relative paths.
+copy_list() {
+	local -a list
+
+	read -r -a list <<<"$2"
+	(cd "$1" && cp --parents "${list[@]}" "$3")
+}
+
+dkms_registered() { dkms status -m "$NAME" | grep -q .; }
+dkms_unregistered() { ! dkms_registered && [ ! -e "/var/lib/dkms/$NAME" ]; }
+
+dkms_install_ok() {
+	local kver=$1
+
+	[ -d "/usr/src/$NAME-$version" ] || { echo "no /usr/src/$NAME-$version"; return 1; }
+	cmp "$SRC/$NAME.conf" "$MODPROBE_FILE" || return 1
+	dkms_module_installed "$kver"
+}
+
+dkms_uninstall_ok() {
+	local kver=$1
+
+	[ ! -e "/usr/src/$NAME-$version" ] || { echo "/usr/src/$NAME-$version left"; return 1; }
+	[ ! -e "$MODPROBE_FILE" ] || { echo "$MODPROBE_FILE left"; return 1; }
+	dkms_unregistered || { echo "still registered with dkms"; return 1; }
+	nothing_installed "$kver"
+}
+
+system_as_found() {
+	local kver rc=0 f
+
+	ls -d "/usr/src/$NAME"-* 2>/dev/null && rc=1
+	[ -e "/var/lib/dkms/$NAME" ] && { echo "/var/lib/dkms/$NAME left"; rc=1; }
+	[ -e "$MODPROBE_FILE" ] && { echo "$MODPROBE_FILE left"; rc=1; }
+	for kver in "${kvers[@]}"; do
+		if [ "$(modules_listing "$kver")" != "${snapshot[$kver]}" ]; then
+			echo "/lib/modules/$kver differs:"
+			diff <(echo "${snapshot[$kver]}") <(modules_listing "$kver")
+			rc=1
+		fi
+	done
+	for f in "${MOK_FILES[@]}"; do
+		[ "${mok_was[$f]}" = absent ] && [ -e "$f" ] && { echo "$f left"; rc=1; }
+	done
+	return "$rc"
+}
+
+# --- preconditions: skip, having changed nothing ---------------------------
+
+[ "$(id -u)" -eq 0 ] || skip_all "needs root"
+for cmd in dkms make modinfo depmod gcc; do
+	command -v "$cmd" >/dev/null || skip_all "$cmd not installed"
+done
+
+for hdr in /usr/src/linux-headers-6.1.*-amd64 /usr/src/linux-headers-6.12.*-amd64; do
+	rel=$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' \
+		"$hdr/include/generated/utsrelease.h" 2>/dev/null)
+	[ -n "$rel" ] || continue
+	hdr_of[$rel]=$hdr
+	kvers+=("$rel")
+done
+[ ${#kvers[@]} -gt 0 ] || skip_all "no linux-headers for 6.1 or 6.12 in /usr/src"
+
+existing=$(dkms status -m "$NAME" 2>/dev/null; ls -d /usr/src/$NAME-* "$MODPROBE_FILE" \
+	/var/lib/dkms/$NAME 2>/dev/null; find /lib/modules -name "$NAME.ko*" 2>/dev/null)
+[ -z "$existing" ] || skip_all "fastballoon is already installed here: ${existing//$'\n'/ }"
+
+version=$(sed -n 's/^VERSION *:= *//p' "$SRC/Makefile")
+
+# --- state to restore --------------------------------------------------------
+
+for kver in "${kvers[@]}"; do
+	snapshot[$kver]=$(modules_listing "$kver")
+done
+for f in "${MOK_FILES[@]}"; do
+	[ -e "$f" ] && mok_was[$f]=present || mok_was[$f]=absent
+done
+tmp=$(mktemp -d /tmp/fastballoon-packaging.XXXXXX)
+trap cleanup EXIT
+trap 'exit $KSFT_FAIL' INT TERM HUP
+: >"$tmp/all.log"
+
+note "source: $SRC, version $version, kernels: ${kvers[*]}"
+
+# --- static checks -----------------------------------------------------------
+
+check "Makefile VERSION matches dkms.conf PACKAGE_VERSION" versions_match
+
+# A full copy for make install, and the DKMS file list copied the way
+# "make dkms-install" copies it, so a file missing from that list fails here.
+mkdir -p "$tmp/tree" "$tmp/dkms-src"
+check "copy source tree" rsync -a --exclude=.git "$SRC/" "$tmp/tree/"
+make -s -C "$tmp/tree" clean KDIR=/nonexistent >/dev/null 2>&1
+files=$(make -s -C "$SRC" dkms-files)
+check "copy the DKMS source list ($(wc -w <<<"$files") files)" \
+	copy_list "$SRC" "$files" "$tmp/dkms-src"
+
+# --- DKMS: add once, build and install for each kernel -----------------------
+
+check "dkms add $NAME/$version" dkms add "$tmp/dkms-src"
+for kver in "${kvers[@]}"; do
+	hdr=${hdr_of[$kver]}
+	check "dkms build -k $kver" \
+		dkms build -m "$NAME" -v "$version" -k "$kver" --kernelsourcedir "$hdr"
+	check "dkms install -k $kver" \
+		dkms install -m "$NAME" -v "$version" -k "$kver" --kernelsourcedir "$hdr"
+	check "$kver: module in updates/dkms, right name and vermagic, depmod knows it" \
+		dkms_module_installed "$kver"
+done
+for kver in "${kvers[@]}"; do
+	check "dkms remove -k $kver" dkms remove "$NAME/$version" -k "$kver"
+	check "$kver: module gone after dkms remove" nothing_installed "$kver"
+done
+if dkms_registered; then
+	check "dkms remove --all" dkms remove "$NAME/$version" --all
+fi
+rm -rf "/usr/src/$NAME-$version"
+check "nothing left registered with DKMS" dkms_unregistered
+
+# --- make install / uninstall into a DESTDIR ---------------------------------
+
+for kver in "${kvers[@]}"; do
+	hdr=${hdr_of[$kver]}
+	dest=$tmp/dest-$kver
+	check "$kver: make W=1 is warning-free" build_warning_free "$hdr"
+	check "$kver: make install DESTDIR" \
+		make -C "$tmp/tree" install KDIR="$hdr" DESTDIR="$dest" PREFIX=/usr
+	check "$kver: staged install has exactly the expected files" \
+		staged_install_ok "$dest" "$kver"
+	check "$kver: make uninstall DESTDIR" \
+		make -C "$tmp/tree" uninstall KDIR="$hdr" DESTDIR="$dest" PREFIX=/usr
+	check "$kver: staged uninstall removed every file" empty_tree "$dest"
+done
+
+# --- make dkms-install / dkms-uninstall --------------------------------------
+
+for kver in "${kvers[@]}"; do
+	if [ ! -e "/lib/modules/$kver/build/Makefile" ]; then
+		ok "$kver: make dkms-install # SKIP no /lib/modules/$kver/build"
+		continue
+	fi
+	check "$kver: make dkms-install" make -C "$tmp/tree" dkms-install KVER="$kver"
+	check "$kver: dkms-install put source, module and modprobe file in place" \
+		dkms_install_ok "$kver"
+	check "$kver: make dkms-uninstall" make -C "$tmp/tree" dkms-uninstall KVER="$kver"
+	check "$kver: dkms-uninstall removed all of it" dkms_uninstall_ok "$kver"
+done
+
+# --- leave the system as found -----------------------------------------------
+
+restore_system >/dev/null 2>&1
+check "system left as found" system_as_found
+
+echo "1..$tests"
+[ $failed -eq 0 ] && exit $KSFT_PASS
+log=${TMPDIR:-/tmp}/fastballoon-packaging.log
+cp "$tmp/all.log" "$log" && note "$failed of $tests failed; full log in $log"
+exit $KSFT_FAIL
