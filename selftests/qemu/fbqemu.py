@@ -40,7 +40,7 @@ VIRTIO_STACK = ("virtio_ring", "virtio", "virtio_pci_modern_dev",
 IN_TREE_DRIVER = "virtio_balloon"
 FB_MODULE = "fastballoon"
 
-READY_MARK = "FB-GUEST-READY"
+READY_MARK = "FB-AGENT-READY"
 END_MARK = "@@FB-END"
 
 # Console lines that mean the kernel is unhappy.  Any of them fails the test
@@ -187,6 +187,13 @@ def driver_sources_present(repo=REPO):
             bool(glob.glob(os.path.join(repo, "driver", "*.c"))))
 
 
+# Someone may have built in the source tree itself: never carry its objects
+# (made for another kernel, perhaps) into a per-kernel build directory.
+_BUILD_OUTPUT = shutil.ignore_patterns(
+    "*.o", "*.ko", "*.mod", "*.mod.c", ".*.cmd", "modules.order",
+    "Module.symvers", "*.a", ".tmp_versions")
+
+
 def build_module(kimg, repo=REPO):
     """Build fastballoon.ko for @kimg with W=1 in $CACHE/build/<kver>."""
     hdr = kimg.headers_dir
@@ -199,7 +206,8 @@ def build_module(kimg, repo=REPO):
     shutil.copy(os.path.join(repo, "Kbuild"), dst)
     for sub in ("driver", "include"):
         if os.path.isdir(os.path.join(repo, sub)):
-            shutil.copytree(os.path.join(repo, sub), os.path.join(dst, sub))
+            shutil.copytree(os.path.join(repo, sub), os.path.join(dst, sub),
+                            ignore=_BUILD_OUTPUT)
     p = _run(["make", "-C", hdr, "M=" + dst, "W=1", "-j%d" % (os.cpu_count() or 2),
               "modules"], check=False, stdout=subprocess.PIPE,
              stderr=subprocess.STDOUT, text=True)
@@ -295,7 +303,9 @@ _AGENT = r"""#!/bin/sh
 tty=$1
 stty -F "$tty" raw -echo
 exec <"$tty" >"$tty" 2>&1
+echo "FB-AGENT-READY" > /dev/console
 while IFS= read -r line; do
+	[ -n "$line" ] || continue
 	id=${line%% *}
 	cmd=${line#* }
 	sh -c "$cmd" </dev/null >/tmp/.fb-out 2>&1
@@ -303,6 +313,16 @@ while IFS= read -r line; do
 	cat /tmp/.fb-out
 	printf '\n@@FB-END %s %s@@\n' "$id" "$rc"
 done
+"""
+
+
+# Prints the balloon device's sysfs directory (virtio device id 5).
+_FB_DEV = r"""#!/bin/sh
+for d in /sys/bus/virtio/devices/*; do
+	[ "$(cat "$d/device" 2>/dev/null)" = 0x0005 ] && echo "$d" && exit 0
+done
+echo "fb-dev: no virtio-balloon device" >&2
+exit 1
 """
 
 
@@ -318,6 +338,7 @@ def make_initramfs(kimg, out, extra_modules=None, bindir=None):
         shutil.copy(BUSYBOX, os.path.join(root, "bin", "busybox"))
         _write(os.path.join(root, "init"), _INIT, 0o755)
         _write(os.path.join(root, "bin", "fb-agent"), _AGENT, 0o755)
+        _write(os.path.join(root, "bin", "fb-dev"), _FB_DEV, 0o755)
         _write(os.path.join(root, "lib", "fb", "stack.list"),
                "\n".join(kimg.virtio_stack) + "\n")
         mods = dict(kimg.modules)
@@ -532,7 +553,16 @@ class Guest:
             if time.monotonic() > deadline:
                 raise GuestTimeout("guest not ready after %d s" % timeout)
             time.sleep(0.2)
-        self.run("true", timeout=max(5, deadline - time.monotonic()))
+        # Bytes sent before the agent had the port open and raw are lost
+        # (or half lost): sync with short pings, each on a fresh line.
+        while True:
+            self.cmd_sock.sendall(b"\n")
+            try:
+                self.run("true", timeout=3)
+                break
+            except GuestTimeout:
+                if time.monotonic() > deadline:
+                    raise GuestTimeout("guest agent silent after %d s" % timeout)
         self.boot_seconds = time.monotonic() - self.t_start
         return self
 
@@ -610,8 +640,7 @@ class Guest:
                     out = self._cmd_buf[:i].decode("utf-8", "replace")
                     rc = int(self._cmd_buf[i + len(tag):j])
                     self._cmd_buf = self._cmd_buf[j + 3:]
-                    if out.endswith("\n"):
-                        out = out[:-1]
+                    out = out.rstrip("\n")
                     if check and rc:
                         raise FbError("guest command %r exited %d:\n%s" %
                                       (cmd, rc, out))
