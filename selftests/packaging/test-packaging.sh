@@ -4,12 +4,13 @@
 # Packaging test for fastballoon, run on the host (not in a guest).
 #
 # For every installed kernel headers tree of a supported series (6.1, 6.12),
-# it builds and installs the module three ways and checks where the files
+# it builds and installs the module four ways and checks where the files
 # land:
 #   - DKMS directly: "dkms add" of a copy of exactly the files "make
 #     dkms-install" ships, then "dkms build/install -k <release>";
 #   - "make install DESTDIR=<tmp>" and "make uninstall" (staged, no system
 #     change), including a W=1 build that must be warning-free;
+#   - "make install" and "make uninstall" on the live system (depmod);
 #   - "make dkms-install KVER=<release>" and "make dkms-uninstall".
 # Afterwards the system must be as it was found: no source tree in /usr/src,
 # nothing registered with DKMS, no module under /lib/modules, no modprobe
@@ -31,6 +32,8 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 readonly SRC
 readonly MODPROBE_FILE=/etc/modprobe.d/$NAME.conf
 readonly MOK_FILES=(/var/lib/dkms/mok.key /var/lib/dkms/mok.pub)
+# what "make install" puts outside /lib/modules with the default PREFIX
+readonly TOOL_FILES=(/usr/local/sbin/balloonctl /usr/local/share/man/man8/balloonctl.8)
 
 tests=0
 failed=0
@@ -98,7 +101,7 @@ restore_system() {
 	fi
 	[ -n "$version" ] && rm -rf "/usr/src/$NAME-$version"
 	rm -rf "/var/lib/dkms/$NAME"
-	rm -f "$MODPROBE_FILE"
+	rm -f "$MODPROBE_FILE" "${TOOL_FILES[@]}"
 	for kver in "${kvers[@]}"; do
 		restore_modules_dir "$kver"
 	done
@@ -220,6 +223,39 @@ copy_list() {
 	(cd "$1" && cp --parents "${list[@]}" "$3")
 }
 
+# No file shipped to DKMS is one git ignores, i.e. something a build in the
+# source tree generated (driver/*.mod.c would match driver/*.[ch]).
+list_not_generated() {
+	local -a list
+
+	read -r -a list <<<"$files"
+	! git -c safe.directory="$SRC" -C "$SRC" check-ignore -- "${list[@]}"
+}
+
+# make install without DESTDIR: files in place and depmod run.
+live_install_ok() {
+	local kver=$1 mod=/lib/modules/$1/updates/$NAME.ko f
+
+	modinfo_ok "$mod" "$kver" || return 1
+	[ "$(modinfo -k "$kver" -F filename "$NAME")" = "$mod" ] ||
+		{ echo "depmod did not index $mod"; return 1; }
+	cmp "$SRC/$NAME.conf" "$MODPROBE_FILE" || return 1
+	if [ -f "$tmp/tree/tools/Makefile" ]; then
+		for f in "${TOOL_FILES[@]}"; do
+			[ -f "$f" ] || { echo "no $f"; return 1; }
+		done
+	fi
+}
+
+live_uninstall_ok() {
+	local f
+
+	for f in "$MODPROBE_FILE" "${TOOL_FILES[@]}"; do
+		[ ! -e "$f" ] || { echo "$f left"; return 1; }
+	done
+	nothing_installed "$1"
+}
+
 dkms_registered() { dkms status -m "$NAME" | grep -q .; }
 dkms_unregistered() { ! dkms_registered && [ ! -e "/var/lib/dkms/$NAME" ]; }
 
@@ -245,7 +281,9 @@ system_as_found() {
 
 	ls -d "/usr/src/$NAME"-* 2>/dev/null && rc=1
 	[ -e "/var/lib/dkms/$NAME" ] && { echo "/var/lib/dkms/$NAME left"; rc=1; }
-	[ -e "$MODPROBE_FILE" ] && { echo "$MODPROBE_FILE left"; rc=1; }
+	for f in "$MODPROBE_FILE" "${TOOL_FILES[@]}"; do
+		[ -e "$f" ] && { echo "$f left"; rc=1; }
+	done
 	for kver in "${kvers[@]}"; do
 		if [ "$(modules_listing "$kver")" != "${snapshot[$kver]}" ]; then
 			echo "/lib/modules/$kver differs:"
@@ -276,7 +314,8 @@ done
 [ ${#kvers[@]} -gt 0 ] || skip_all "no linux-headers for 6.1 or 6.12 in /usr/src"
 
 existing=$(dkms status -m "$NAME" 2>/dev/null; ls -d /usr/src/$NAME-* "$MODPROBE_FILE" \
-	/var/lib/dkms/$NAME 2>/dev/null; find /lib/modules -name "$NAME.ko*" 2>/dev/null)
+	/var/lib/dkms/$NAME "${TOOL_FILES[@]}" 2>/dev/null
+	find /lib/modules -name "$NAME.ko*" 2>/dev/null)
 [ -z "$existing" ] || skip_all "fastballoon is already installed here: ${existing//$'\n'/ }"
 
 version=$(sed -n 's/^VERSION *:= *//p' "$SRC/Makefile")
@@ -308,6 +347,12 @@ make -s -C "$tmp/tree" clean KDIR=/nonexistent >/dev/null 2>&1
 files=$(make -s -C "$SRC" dkms-files)
 check "copy the DKMS source list ($(wc -w <<<"$files") files)" \
 	copy_list "$SRC" "$files" "$tmp/dkms-src"
+
+if [ -e "$SRC/.git" ] && command -v git >/dev/null; then
+	check "the DKMS source list holds no generated (git-ignored) file" list_not_generated
+else
+	ok "the DKMS source list holds no generated file # SKIP not a git checkout"
+fi
 
 # --- DKMS: add once, build and install for each kernel -----------------------
 
@@ -344,6 +389,18 @@ for kver in "${kvers[@]}"; do
 	check "$kver: make uninstall DESTDIR" \
 		make -C "$tmp/tree" uninstall KDIR="$hdr" DESTDIR="$dest" PREFIX=/usr
 	check "$kver: staged uninstall removed every file" empty_tree "$dest"
+done
+
+# --- make install / uninstall on the live system (runs depmod) -------------
+
+for kver in "${kvers[@]}"; do
+	hdr=${hdr_of[$kver]}
+	check "$kver: make install" make -C "$tmp/tree" install KDIR="$hdr"
+	check "$kver: module in updates/, indexed by depmod; modprobe file; tool" \
+		live_install_ok "$kver"
+	check "$kver: make uninstall" make -C "$tmp/tree" uninstall KDIR="$hdr"
+	check "$kver: uninstall removed every file and the index entry" \
+		live_uninstall_ok "$kver"
 done
 
 # --- make dkms-install / dkms-uninstall --------------------------------------
