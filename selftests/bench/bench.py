@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Side-by-side benchmark: in-tree virtio_balloon vs fastballoon.
+
+    python3 selftests/bench/bench.py [--kernel 6.1|6.12|all] [--reps 3]
+        [--only SCENARIO] [--json out.json] [--driver-rev REV] [--list]
+
+For each kernel and scenario, a 2 GiB, 2-vCPU TCG guest is booted once
+with each driver and the scenario is repeated --reps times in it; every
+figure is printed for both drivers with their ratio (>1: fastballoon is
+better), as medians.  Runs that went wrong (target not reached, WARN or
+oops on the guest console, OOM kill, driver not bound) are reported and
+left out, never averaged in.  Timing decides nothing: the exit status is
+0 when every run completed, 1 when some run broke or the module did not
+build, 2 on bad usage.  README.md beside this file explains each figure.
+"""
+
+import argparse
+import datetime
+import glob
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "qemu"))
+sys.path.insert(0, HERE)
+import fbqemu  # noqa: E402
+import kernels  # noqa: E402
+import report  # noqa: E402
+from rig import FAST, IN_TREE, Broken, Rig, read_nr_hugepages  # noqa: E402
+from scenarios import BY_NAME, SCENARIOS, run_rep  # noqa: E402
+
+GUEST_SRC = os.path.join(HERE, "guest")
+DRIVER_PATHS = ("Kbuild", "driver", "include")
+
+
+def log(msg):
+    print("# " + msg, flush=True)
+
+
+def bench_cache():
+    d = os.path.join(fbqemu.cache_dir(), "bench")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+# ------------------------------------------------------------- building
+
+def git(*args):
+    return subprocess.run(["git", "-C", fbqemu.REPO] + list(args),
+                          capture_output=True, text=True, check=False)
+
+
+def sources_sha(root):
+    """sha256 over the driver's sources (not build output) under @root."""
+    h = hashlib.sha256()
+    files = []
+    for p in DRIVER_PATHS:
+        full = os.path.join(root, p)
+        if os.path.isfile(full):
+            files.append(full)
+        for ext in ("*.c", "*.h", "Kbuild", "Makefile"):
+            files += glob.glob(os.path.join(full, "**", ext), recursive=True)
+    for f in sorted(set(files)):
+        h.update(os.path.relpath(f, root).encode() + b"\0")
+        with open(f, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()[:12]
+
+
+def export_rev(rev, dst):
+    """Unpack the driver as of git @rev into @dst."""
+    arch = subprocess.run(["git", "-C", fbqemu.REPO, "archive", rev] +
+                          list(DRIVER_PATHS), capture_output=True, check=False)
+    if arch.returncode:
+        raise fbqemu.FbError("git archive %s: %s" %
+                             (rev, arch.stderr.decode().strip()))
+    subprocess.run(["tar", "-x", "-C", dst], input=arch.stdout, check=True)
+
+
+def provenance(rev):
+    head = git("rev-parse", "--short=12", "HEAD").stdout.strip()
+    if rev:
+        c = git("rev-parse", "--short=12", rev).stdout.strip()
+        return {"source": "git " + rev, "commit": c, "dirty": False}
+    dirty = bool(git("status", "--porcelain", "--", *DRIVER_PATHS).stdout.strip())
+    return {"source": "working tree", "commit": head, "dirty": dirty,
+            "sources_sha256": sources_sha(fbqemu.REPO)}
+
+
+def describe(prov):
+    s = "%s at %s" % (prov["source"], prov["commit"])
+    if prov.get("dirty"):
+        s += " + uncommitted changes (sources sha256 %s)" % prov["sources_sha256"]
+    return s
+
+
+def build_module(kimg, rev):
+    """Build fastballoon.ko for @kimg from @rev (None: the working tree).
+
+    Builds under the bench's own cache directory (the selftest runner
+    rebuilds its own copy at will) and keeps the .ko there.  Returns
+    (path or None, problems, provenance).  A working tree that does not
+    build falls back to HEAD, loudly.
+    """
+    kodir = os.path.join(bench_cache(), kimg.kver)
+    os.makedirs(kodir, exist_ok=True)
+    old = os.environ.get("FASTBALLOON_CACHE")
+    os.environ["FASTBALLOON_CACHE"] = bench_cache()
+    tries = [rev] if rev else [None, "HEAD"]
+    problems = []
+    try:
+        for r in tries:
+            prov = provenance(r)
+            with tempfile.TemporaryDirectory() as tmp:
+                src = fbqemu.REPO
+                if r:
+                    export_rev(r, tmp)
+                    src = tmp
+                if not fbqemu.driver_sources_present(src):
+                    problems.append("%s: no Kbuild or driver/*.c" % describe(prov))
+                    continue
+                b = fbqemu.build_module(kimg, repo=src)
+            if b.ko:
+                ko = os.path.join(kodir, "fastballoon.ko")
+                shutil.copy(b.ko, ko)
+                prov["warnings"] = b.problems
+                if problems:
+                    prov["fallback_because"] = problems
+                return ko, problems + b.problems, prov
+            problems.append("%s does not build: %s" % (
+                describe(prov), " | ".join(b.problems[:6])))
+    finally:
+        if old is None:
+            del os.environ["FASTBALLOON_CACHE"]
+        else:
+            os.environ["FASTBALLOON_CACHE"] = old
+    return None, problems, provenance(rev)
+
+
+def build_guest_programs():
+    out = os.path.join(bench_cache(), "bin")
+    os.makedirs(out, exist_ok=True)
+    for c in sorted(glob.glob(os.path.join(GUEST_SRC, "*.c"))):
+        exe = os.path.join(out, os.path.basename(c)[:-2])
+        if os.path.exists(exe) and os.path.getmtime(exe) >= os.path.getmtime(c):
+            continue
+        p = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra",
+                            "-o", exe, c], capture_output=True, text=True)
+        if p.returncode or p.stderr.strip():
+            if os.path.exists(exe):
+                os.unlink(exe)
+            raise fbqemu.FbError("building %s:\n%s" % (c, p.stderr))
+    return out
+
+
+# -------------------------------------------------------------- running
+
+def run_driver(kimg, initrd, scen, driver, reps, tag):
+    """All reps of @scen with @driver: one boot, a fresh one after a break."""
+    runs = {"reps": [], "boots": []}
+    rig = None
+    logdir = os.path.join(bench_cache(), "logs")
+    try:
+        for i in range(reps):
+            t0 = time.monotonic()
+            name = "%s-%s-%s-rep%d" % (tag, scen.name, driver, i + 1)
+            try:
+                if rig is None:
+                    rig = Rig(kimg, initrd, driver, props=scen.props,
+                              hugetlb=scen.hugetlb, logdir=logdir,
+                              tag="%s-%s-%s" % (tag, scen.name, driver))
+                    rig.boot()
+                    runs["boots"].append(rig.info)
+                figs, notes = run_rep(rig, scen)
+                runs["reps"].append({"figures": figs, "notes": notes,
+                                     "broken": None,
+                                     "wall_s": round(time.monotonic() - t0, 1)})
+                shown = ["%s=%s" % (f.key, report.fmt_val(f, figs.get(f.key)))
+                         for f in scen.figures[:3] if f.key in figs]
+                log("%s: %s (%.0f s)" % (name, " ".join(shown),
+                                         time.monotonic() - t0))
+            except Broken as e:
+                where = rig.save_console("rep%d" % (i + 1)) if rig else None
+                msg = str(e) + ("  [console: %s]" % where if where else "")
+                runs["reps"].append({"figures": {}, "notes": [],
+                                     "broken": msg,
+                                     "wall_s": round(time.monotonic() - t0, 1)})
+                log("%s: BROKEN: %s" % (name, msg))
+                if rig is not None:
+                    rig.stop()
+                    rig = None
+    finally:
+        if rig is not None:
+            rig.save_console("last")
+            rig.stop()
+    return runs
+
+
+def run_kernel(series, args, scens):
+    kres = {"series": series, "scenarios": {}}
+    t0 = time.monotonic()
+    try:
+        pkg = kernels.resolve(series)
+        kimg = fbqemu.fetch_kernel(pkg, log=log)
+    except (LookupError, fbqemu.FbError, subprocess.CalledProcessError) as e:
+        kres["error"] = "cannot get the kernel: %s" % e
+        return kres
+    kres["kver"] = kimg.kver
+    log("kernel %s: building fastballoon.ko" % kimg.kver)
+    try:
+        ko, problems, prov = build_module(kimg, args.driver_rev)
+    except fbqemu.FbError as e:
+        ko, problems, prov = None, [str(e)], provenance(args.driver_rev)
+    kres["driver"] = prov
+    kres["build_problems"] = problems
+    for p in problems:
+        log("build: %s" % p)
+    log("measuring fastballoon from %s" % describe(prov))
+    extra = {FAST: ko} if ko else {}
+    workdir = os.path.join(bench_cache(), kimg.kver)
+    initrd = fbqemu.make_initramfs(kimg, os.path.join(workdir, "initrd.gz"),
+                                   extra, build_guest_programs())
+    for scen in scens:
+        by = {}
+        for drv in report.DRIVERS:
+            if drv == FAST and not ko:
+                by[drv] = {"reps": [], "boots": [],
+                           "skipped": "fastballoon.ko not built"}
+                continue
+            by[drv] = run_driver(kimg, initrd, scen, drv, args.reps, series)
+        by["summary"] = report.summarise(scen, by)
+        kres["scenarios"][scen.name] = by
+    kres["wall_s"] = round(time.monotonic() - t0)
+    return kres
+
+
+def kernel_header(kres, reps):
+    lines = ["", "=" * 100]
+    if "error" in kres:
+        return lines + ["kernel %s: %s" % (kres["series"], kres["error"])]
+    lines.append("kernel %s (%s): fastballoon = %s" % (
+        kres["series"], kres["kver"], describe(kres["driver"])))
+    boots = [b for s in kres["scenarios"].values() for d in report.DRIVERS
+             for b in s.get(d, {}).get("boots", [])]
+    thp = sorted({b.get("thp_enabled", "?") for b in boots})
+    init = sorted({b.get("mem_auto_init", "?") for b in boots})
+    others = max([b.get("other_qemus_at_boot", 0) for b in boots] or [0])
+    load = max([b.get("loadavg_at_boot", 0) for b in boots] or [0])
+    lines.append("guest: 2 GiB, 2 vCPUs, TCG; THP enabled=%s; mem auto-init: %s"
+                 % ("/".join(thp), "; ".join(init)))
+    if kres.get("build_problems"):
+        lines.append("build: " + " | ".join(kres["build_problems"][:4]))
+    lines.append("host: up to %d other QEMU process(es) at boot, load average "
+                 "up to %.1f%s" % (others, load,
+                                   "  ** timings skewed by other load **"
+                                   if others or load > 1.5 else ""))
+    lines.append("ratio: fastballoon vs in-tree, >1 = fastballoon better; "
+                 "targets are for comparison only")
+    lines.append("")
+    return lines
+
+
+def jsonable(x):
+    if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    return x
+
+
+def host_info():
+    q = subprocess.run(["qemu-system-x86_64", "--version"],
+                       capture_output=True, text=True).stdout.splitlines()
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name"):
+                    cpu = ln.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"qemu": q[0] if q else "?", "host_kernel": platform.release(),
+            "cpu": cpu, "cpus": os.cpu_count()}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kernel", default="all",
+                    choices=list(kernels.SERIES) + ["all"])
+    ap.add_argument("--reps", type=int, default=3,
+                    help="repetitions per driver and scenario (default 3)")
+    ap.add_argument("--only", action="append", metavar="SCENARIO",
+                    choices=list(BY_NAME),
+                    help="run only this scenario (may be repeated)")
+    ap.add_argument("--json", metavar="FILE", help="also write results here")
+    ap.add_argument("--driver-rev", metavar="REV",
+                    help="measure the driver as of this git revision "
+                    "(default: the working tree, or HEAD if that does not build)")
+    ap.add_argument("--list", action="store_true",
+                    help="list the scenarios and exit")
+    args = ap.parse_args(argv)
+    if args.list:
+        for s in SCENARIOS:
+            print("%-15s %s" % (s.name, s.title))
+        return 0
+    if args.reps < 1:
+        ap.error("--reps must be at least 1")
+    if os.geteuid() != 0:
+        print("bench.py: must run as root (QEMU, huge pages)", file=sys.stderr)
+        return 2
+    scens = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    t0 = time.monotonic()
+    started = datetime.datetime.now().isoformat(timespec="seconds")
+    huge0 = read_nr_hugepages()
+    results = []
+    for series in kernels.series_list(args.kernel):
+        kres = run_kernel(series, args, scens)
+        results.append(kres)
+        lines = kernel_header(kres, args.reps)
+        if "error" not in kres:
+            lines += report.table(kres, scens, args.reps)
+        print("\n".join(lines), flush=True)
+    wall = time.monotonic() - t0
+    if read_nr_hugepages() != huge0:
+        log("warning: nr_hugepages is %d, was %d at start (someone else?)" %
+            (read_nr_hugepages(), huge0))
+    print("\ntotal wall time: %.0f s (%.1f min)" % (wall, wall / 60))
+    broken = any(r.get("broken") for k in results
+                 for s in k.get("scenarios", {}).values()
+                 for d in report.DRIVERS for r in s.get(d, {}).get("reps", []))
+    failed = any("error" in k or not k.get("scenarios") or
+                 any(s.get(FAST, {}).get("skipped")
+                     for s in k["scenarios"].values()) for k in results)
+    if args.json:
+        doc = {"started": started, "wall_s": round(wall),
+               "args": vars(args), "host": host_info(),
+               "drivers": {"in_tree": IN_TREE, "fast": FAST},
+               "kernels": results}
+        with open(args.json, "w") as f:
+            json.dump(jsonable(doc), f, indent=1, sort_keys=True)
+        log("results written to %s" % args.json)
+    return 1 if broken or failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: GPL-2.0
+"""report: medians, ratios and the side-by-side table.
+
+A ratio is always "fastballoon vs in-tree" stated so that >1 means
+fastballoon is better: in-tree/fastballoon for figures where lower is
+better (times, CPU), fastballoon/in-tree where higher is better (memory
+returned, blocks kept).  Targets are printed beside the figures for
+comparison; they decide nothing.
+"""
+
+import math
+
+from rig import IN_TREE, FAST, median
+
+DRIVERS = (IN_TREE, FAST)
+LABEL_W = 38
+COL_W = 11
+
+
+def medians(runs, figures):
+    """{key: median over the good reps} for one driver's runs."""
+    good = [r["figures"] for r in runs["reps"] if not r.get("broken")]
+    return {f.key: median([g.get(f.key) for g in good]) for f in figures}
+
+
+def ratio(fig, intree, fast):
+    if fig.better is None or intree is None or fast is None:
+        return None
+    num, den = (intree, fast) if fig.better == "lower" else (fast, intree)
+    if den == 0:
+        return math.inf if num > 0 else (1.0 if num == 0 else None)
+    return num / den
+
+
+def verdict(fig, intree, fast, r):
+    """"met", "missed" or "?" for @fig's target (informative only)."""
+    if not fig.target:
+        return ""
+    kind, value, _ = fig.target
+    got = r if kind == "ratio" else fast
+    if got is None:
+        return "?"
+    return "met" if got >= value else "missed"
+
+
+def fmt_val(fig, v):
+    if v is None:
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    try:
+        return fig.fmt % v
+    except TypeError:
+        return str(v)
+
+
+def fmt_ratio(r):
+    if r is None:
+        return "-"
+    if math.isinf(r):
+        return "inf"
+    return "%.2fx" % r
+
+
+def summarise(scen, by_driver):
+    """Medians, ratios and verdicts for one scenario on one kernel."""
+    med = {d: medians(by_driver[d], scen.figures) if d in by_driver else {}
+           for d in DRIVERS}
+    rows = []
+    for f in scen.figures:
+        a = med[IN_TREE].get(f.key)
+        b = med[FAST].get(f.key)
+        r = ratio(f, a, b)
+        rows.append({"key": f.key, "label": f.label.strip(), IN_TREE: a,
+                     FAST: b, "ratio": r, "better": f.better,
+                     "target": f.target[2] if f.target else None,
+                     "target_verdict": verdict(f, a, b, r) or None})
+    return rows
+
+
+def _count(runs):
+    reps = runs.get("reps", [])
+    return sum(1 for r in reps if not r.get("broken")), len(reps)
+
+
+def table(kres, scens, reps):
+    """The printed table for one kernel, as a list of lines."""
+    out = []
+    hdr = "%-*s %*s %*s %8s  %s" % (LABEL_W, "figure (median of %d)" % reps,
+                                     COL_W, "in-tree", COL_W, "fastballoon",
+                                     "ratio", "target (fastballoon)")
+    out.append(hdr)
+    out.append("-" * len(hdr) + "-" * 12)
+    broken = []
+    for scen in scens:
+        by = kres["scenarios"].get(scen.name)
+        if not by:
+            continue
+        counts = []
+        for d in DRIVERS:
+            runs = by.get(d, {})
+            ok, n = _count(runs)
+            if runs.get("skipped"):
+                counts.append("%s skipped: %s" % (d, runs["skipped"]))
+            elif ok < n or n == 0:
+                counts.append("%s %d/%d runs ok" % (d, ok, n))
+            for i, r in enumerate(runs.get("reps", [])):
+                if r.get("broken"):
+                    broken.append("%s/%s rep %d: %s" % (scen.name, d, i + 1,
+                                                        r["broken"]))
+        out.append("[%s] %s%s" % (scen.name, scen.title,
+                                  ("  (" + "; ".join(counts) + ")")
+                                  if counts else ""))
+        for row, f in zip(by["summary"], scen.figures):
+            a, b = row[IN_TREE], row[FAST]
+            if a is None and b is None:
+                continue
+            tgt = ""
+            if f.target:
+                tgt = "%s: %s" % (f.target[2], row["target_verdict"])
+            out.append("  %-*s %*s %*s %8s  %s" % (
+                LABEL_W - 2, f.label,
+                COL_W, "n/a" if f.fast_only else fmt_val(f, a),
+                COL_W, fmt_val(f, b), fmt_ratio(row["ratio"]), tgt))
+        for d in DRIVERS:
+            notes = sorted({n for r in by.get(d, {}).get("reps", [])
+                            for n in r.get("notes", [])})
+            for n in notes[:6]:
+                out.append("  note (%s): %s" % (d, n))
+    if broken:
+        out.append("broken runs (left out of the medians):")
+        out += ["  " + b for b in broken]
+    return out

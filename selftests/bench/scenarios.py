@@ -1,0 +1,289 @@
+# SPDX-License-Identifier: GPL-2.0
+"""scenarios: what the benchmark does in a guest, and the figures it keeps.
+
+Each scenario runs the same steps on a guest with the in-tree
+virtio_balloon and on one with fastballoon.  rep(rig) does one repetition
+and returns {figure key: value}; FIGURES says how each figure is printed,
+which way is better, and what fastballoon aims for.  README.md beside this
+file explains every figure.
+"""
+
+import time
+
+from rig import MIB, GIB, USER_HZ, FAST, Broken, host_meminfo
+
+TOUCH_MIB = 1536        # "about 1.5 GiB" made resident before inflating
+FRAG_MIB = 1600         # "about 1.6 GiB" fragmented
+HEAL_WAIT_S = 20        # fastballoon heals 4 KiB pages into blocks meanwhile
+INFLATE_TIMEOUT = 240
+DEFLATE_TIMEOUT = 180
+
+
+class Fig:
+    """One printed figure.
+
+    @better: "lower", "higher", or None for context that has no better
+    side (no ratio is printed for those).
+    @target: (kind, value, text); kind "ratio" compares the ratio, kind
+    "fast" compares fastballoon's own median.  Informative only.
+    @fast_only: fastballoon's own counters; the in-tree driver has none.
+    """
+
+    def __init__(self, key, label, fmt, better, target=None, fast_only=False):
+        self.key = key
+        self.label = label
+        self.fmt = fmt
+        self.better = better
+        self.target = target
+        self.fast_only = fast_only
+
+
+class Scenario:
+    def __init__(self, name, title, props, hugetlb, figures, rep):
+        self.name = name
+        self.title = title
+        self.props = props
+        self.hugetlb = hugetlb
+        self.figures = figures
+        self.rep = rep
+
+
+# --------------------------------------------------------------- helpers
+
+def timed_inflate(rig, mib, out):
+    """Inflate by @mib from empty; fill @out with time, CPU and host RSS.
+
+    The CPU window opens with one /proc/stat read just before the QMP
+    command and closes with one just after query-balloon shows the target;
+    the cost of that pair of reads (calibrated at boot) is subtracted.
+    """
+    target = rig.full - mib * MIB
+    out["rss_before_mib"] = rig.rss_mib()
+    out["thp_before_mib"] = rig.thp_mib()
+    c0 = rig.cpu_busy()
+    out["inflate_s"] = rig.balloon_to(target, INFLATE_TIMEOUT)
+    rss1, thp1 = rig.rss_mib(), rig.thp_mib()
+    c1 = rig.cpu_busy()
+    busy = max(0, c1 - c0 - rig.cpu_overhead)
+    out["cpu_jiffies"] = busy
+    out["cpu_s_per_gib"] = busy / USER_HZ / (mib * MIB / GIB)
+    out["rss_after_mib"] = rss1
+    out["rss_drop_mib"] = out["rss_before_mib"] - rss1
+    out["rss_drop_frac"] = out["rss_drop_mib"] / mib
+    out["thp_after_mib"] = thp1
+    out["thp_kept"] = thp1 / rss1 if rss1 else None
+    return target
+
+
+def check_fb_actual(rig, mib, out, notes):
+    fb = rig.fb_attrs()
+    if not fb:
+        return fb
+    out["blocks_2m"] = fb.get("blocks_2m")
+    out["pages_4k"] = fb.get("pages_4k")
+    want = mib * MIB // 4096
+    if fb.get("actual_pages") != want:
+        notes.append("actual_pages %s with %d MiB ballooned (want %d)" %
+                     (fb.get("actual_pages"), mib, want))
+    b, p = fb.get("blocks_2m"), fb.get("pages_4k")
+    if isinstance(b, int) and isinstance(p, int) and \
+            b * 512 + p != fb.get("actual_pages"):
+        notes.append("blocks_2m*512 + pages_4k = %d, actual_pages %s" %
+                     (b * 512 + p, fb.get("actual_pages")))
+    return fb
+
+
+def timed_deflate(rig, out):
+    out["deflate_s"] = rig.balloon_to(rig.full, DEFLATE_TIMEOUT)
+
+
+# ------------------------------------------------------------- scenarios
+
+def rep_inflate(rig, notes, mib=1280):
+    out = {}
+    rig.ensure_empty()
+    out["touch_ms"] = rig.touch(TOUCH_MIB).get("ms")
+    rss_touched = rig.rss_mib()
+    rig.settle_rss()
+    out["reported_before_mib"] = rss_touched - rig.rss_mib()
+    timed_inflate(rig, mib, out)
+    check_fb_actual(rig, mib, out, notes)
+    time.sleep(2)
+    out["rss_drop_settled_frac"] = (out["rss_before_mib"] -
+                                    rig.rss_mib()) / mib
+    timed_deflate(rig, out)
+    return out
+
+
+def rep_hugetlb(rig, notes, mib=1024):
+    out = {}
+    rig.ensure_empty()
+    rig.touch(TOUCH_MIB)
+    rig.settle_hugetlb()
+    mi = host_meminfo()
+    page_mib = mi["Hugepagesize"] / 1024
+    free0 = mi["HugePages_Free"]
+    q0 = rig.qemu_hugetlb_mib()
+    out["qemu_hugetlb_before_mib"] = q0
+    timed_inflate(rig, mib, out)
+    out["freed_at_target_mib"] = (host_meminfo()["HugePages_Free"] -
+                                  free0) * page_mib
+    check_fb_actual(rig, mib, out, notes)
+    free1 = rig.settle_hugetlb()
+    out["freed_mib"] = (free1 - free0) * page_mib
+    out["freed_frac"] = out["freed_mib"] / mib
+    out["qemu_hugetlb_drop_mib"] = q0 - rig.qemu_hugetlb_mib()
+    if abs(out["qemu_hugetlb_drop_mib"] - out["freed_mib"]) > 2 * page_mib:
+        notes.append("host pool rose by %d MiB but QEMU's HugetlbPages fell "
+                     "by %d MiB: someone else uses huge pages?" %
+                     (out["freed_mib"], out["qemu_hugetlb_drop_mib"]))
+    timed_deflate(rig, out)
+    return out
+
+
+def _blocks(rig, mib, out, sfx, notes):
+    k = rig.kpf()
+    off = k.get("offline", 0)
+    out["offline_pages" + sfx] = off
+    out["whole_frac" + sfx] = k.get("whole_pages", 0) / off if off else None
+    out["offline_ratio" + sfx] = off / (mib * MIB // 4096)
+    rss, thp = rig.rss_mib(), rig.thp_mib()
+    out["thp_kept" + sfx] = thp / rss if rss else None
+    fb = check_fb_actual(rig, mib, {}, notes)
+    if fb:
+        out["blocks_2m" + sfx] = fb.get("blocks_2m")
+        out["pages_4k" + sfx] = fb.get("pages_4k")
+
+
+def rep_fragmented(rig, notes, mib=700):
+    out = {}
+    rig.ensure_empty()
+    fr = rig.frag_start(FRAG_MIB)
+    try:
+        out["frag_held_mib"] = fr.get("held_kib", 0) / 1024
+        out["frag_freed_mib"] = fr.get("freed_kib", 0) / 1024
+        out["frag_by"] = fr.get("by")
+        rig.settle_rss()
+        k0 = rig.kpf()
+        if k0.get("offline"):
+            notes.append("%d pages offline before inflating" % k0["offline"])
+        timed_inflate(rig, mib, out)
+        t_target = time.monotonic()
+        _blocks(rig, mib, out, "", notes)
+        left = HEAL_WAIT_S - (time.monotonic() - t_target)
+        if left > 0:
+            time.sleep(left)
+        _blocks(rig, mib, out, "_20s", notes)
+        timed_deflate(rig, out)
+    finally:
+        if rig.alive():
+            rig.frag_stop()
+    return out
+
+
+def _inflate_figs(speed_target):
+    return [
+        Fig("inflate_s", "inflate 1280 MiB (s)", "%.2f", "lower",
+            ("ratio", speed_target, ">=%dx faster" % speed_target)),
+        Fig("deflate_s", "deflate 1280 MiB (s)", "%.2f", "lower",
+            ("ratio", 3, ">=3x faster")),
+        Fig("rss_drop_mib", "QEMU RSS drop at target (MiB)", "%.0f", "higher"),
+        Fig("rss_drop_frac", "  / 1280 MiB", "%.2f", "higher"),
+        Fig("rss_drop_settled_frac", "  / 1280 MiB, 2 s later", "%.2f",
+            "higher"),
+        Fig("cpu_s_per_gib", "guest CPU s per GiB surrendered", "%.3f",
+            "lower"),
+        Fig("thp_kept", "host THP / QEMU RSS after inflate", "%.2f", "higher"),
+        Fig("rss_before_mib", "QEMU RSS before inflate (MiB)", "%.0f", None),
+        Fig("reported_before_mib", "RSS freed before inflate (MiB)", "%.0f",
+            None),
+        Fig("blocks_2m", "fastballoon blocks_2m", "%d", None, fast_only=True),
+        Fig("pages_4k", "fastballoon pages_4k", "%d", None, fast_only=True),
+    ]
+
+
+SCENARIOS = [
+    Scenario("inflate",
+             "touch %d MiB, balloon 1280 MiB, deflate (inflate queue)" %
+             TOUCH_MIB, {}, False, _inflate_figs(5), rep_inflate),
+    Scenario("inflate-ranges",
+             "same, free-page-reporting=on (fastballoon: 2 MiB ranges)",
+             {"free-page-reporting": "on"}, False, _inflate_figs(25),
+             rep_inflate),
+    Scenario("hugetlb",
+             "2 MiB hugetlbfs-backed guest, touch %d MiB, balloon 1024 MiB" %
+             TOUCH_MIB, {}, True, [
+                 Fig("freed_frac", "host memory freed / 1024 MiB", "%.2f",
+                     "higher", ("fast", 0.95, ">=0.95 (in-tree 0)")),
+                 Fig("freed_mib", "host huge pages freed (MiB)", "%.0f",
+                     "higher"),
+                 Fig("freed_at_target_mib", "  of them at target (MiB)",
+                     "%.0f", "higher"),
+                 Fig("qemu_hugetlb_drop_mib", "QEMU HugetlbPages drop (MiB)",
+                     "%.0f", "higher"),
+                 Fig("inflate_s", "inflate 1024 MiB (s)", "%.2f", "lower"),
+                 Fig("deflate_s", "deflate 1024 MiB (s)", "%.2f", "lower"),
+                 Fig("cpu_s_per_gib", "guest CPU s per GiB surrendered",
+                     "%.3f", "lower"),
+                 Fig("blocks_2m", "fastballoon blocks_2m", "%d", None,
+                     fast_only=True),
+                 Fig("pages_4k", "fastballoon pages_4k", "%d", None,
+                     fast_only=True),
+             ], rep_hugetlb),
+    Scenario("fragmented",
+             "%d MiB touched, every odd PFN freed and the rest held, "
+             "balloon 700 MiB" % FRAG_MIB, {}, False, [
+                 Fig("inflate_s", "inflate 700 MiB (s)", "%.2f", "lower",
+                     ("ratio", 1, "no slower (>=1x)")),
+                 Fig("whole_frac", "ballooned in whole 2 MiB blocks", "%.2f",
+                     "higher", ("fast", 0.90, ">=0.90")),
+                 Fig("whole_frac_20s", "  same, %d s later" % HEAL_WAIT_S,
+                     "%.2f", "higher", ("fast", 0.90, ">=0.90")),
+                 Fig("thp_kept", "host THP / QEMU RSS after inflate", "%.2f",
+                     "higher", ("fast", 0.90, ">=0.90 (in-tree ~0.45)")),
+                 Fig("thp_kept_20s", "  same, %d s later" % HEAL_WAIT_S,
+                     "%.2f", "higher"),
+                 Fig("rss_drop_mib", "QEMU RSS drop at target (MiB)", "%.0f",
+                     "higher"),
+                 Fig("deflate_s", "deflate 700 MiB (s)", "%.2f", "lower"),
+                 Fig("cpu_s_per_gib", "guest CPU s per GiB surrendered",
+                     "%.3f", "lower"),
+                 Fig("blocks_2m", "fastballoon blocks_2m", "%d", None,
+                     fast_only=True),
+                 Fig("pages_4k", "fastballoon pages_4k", "%d", None,
+                     fast_only=True),
+                 Fig("blocks_2m_20s", "  blocks_2m %d s later" % HEAL_WAIT_S,
+                     "%d", None, fast_only=True),
+                 Fig("pages_4k_20s", "  pages_4k %d s later" % HEAL_WAIT_S,
+                     "%d", None, fast_only=True),
+                 Fig("offline_ratio", "kpageflags offline / ballooned",
+                     "%.2f", None),
+                 Fig("frag_freed_mib", "freed in 4 KiB holes (MiB)", "%.0f",
+                     None),
+             ], rep_fragmented),
+]
+
+BY_NAME = {s.name: s for s in SCENARIOS}
+
+
+def run_rep(rig, scen):
+    """One repetition with the health checks around it.
+
+    Returns (figures, notes); raises Broken when the run cannot be trusted.
+    """
+    notes = []
+    rig.check_health("previous step")
+    con0 = rig.g.console_size()
+    oom0 = rig.oom_kills()
+    out = scen.rep(rig, notes)
+    rig.check_health(scen.name)
+    kills = rig.oom_kills() - oom0
+    if kills:
+        raise Broken("%d OOM kill(s) in the guest" % kills)
+    lines = rig.driver_lines(con0)
+    if lines:
+        notes.append("driver said: " + " | ".join(lines[:5]))
+    if rig.driver != FAST:
+        for k in [k for k in out if k.startswith(("blocks_2m", "pages_4k"))]:
+            del out[k]
+    return out, notes
