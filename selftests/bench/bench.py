@@ -164,7 +164,7 @@ def build_guest_programs():
 
 # -------------------------------------------------------------- running
 
-def run_driver(kimg, initrd, scen, driver, reps, tag):
+def run_driver(kimg, initrd, scen, driver, reps, tag, cmdline=""):
     """All reps of @scen with @driver: one boot, a fresh one after a break."""
     runs = {"reps": [], "boots": []}
     rig = None
@@ -177,7 +177,8 @@ def run_driver(kimg, initrd, scen, driver, reps, tag):
                 if rig is None:
                     rig = Rig(kimg, initrd, driver, props=scen.props,
                               hugetlb=scen.hugetlb, logdir=logdir,
-                              tag="%s-%s-%s" % (tag, scen.name, driver))
+                              tag="%s-%s-%s" % (tag, scen.name, driver),
+                              cmdline=cmdline)
                     rig.boot()
                     runs["boots"].append(rig.info)
                 figs, notes = run_rep(rig, scen)
@@ -206,7 +207,8 @@ def run_driver(kimg, initrd, scen, driver, reps, tag):
 
 
 def run_kernel(series, args, scens):
-    kres = {"series": series, "scenarios": {}}
+    kres = {"series": series, "scenarios": {},
+            "guest_cmdline": args.guest_cmdline}
     t0 = time.monotonic()
     try:
         pkg = kernels.resolve(series)
@@ -236,7 +238,8 @@ def run_kernel(series, args, scens):
                 by[drv] = {"reps": [], "boots": [],
                            "skipped": "fastballoon.ko not built"}
                 continue
-            by[drv] = run_driver(kimg, initrd, scen, drv, args.reps, series)
+            by[drv] = run_driver(kimg, initrd, scen, drv, args.reps, series,
+                                 args.guest_cmdline)
         by["summary"] = report.summarise(scen, by)
         kres["scenarios"][scen.name] = by
     kres["wall_s"] = round(time.monotonic() - t0)
@@ -257,6 +260,8 @@ def kernel_header(kres, reps):
     load = max([b.get("loadavg_at_boot", 0) for b in boots] or [0])
     lines.append("guest: 2 GiB, 2 vCPUs, TCG; THP enabled=%s; mem auto-init: %s"
                  % ("/".join(thp), "; ".join(init)))
+    if kres.get("guest_cmdline"):
+        lines.append("guest kernel arguments added: " + kres["guest_cmdline"])
     if kres.get("build_problems"):
         lines.append("build: " + " | ".join(kres["build_problems"][:4]))
     lines.append("host: up to %d other QEMU process(es) at boot, load average "
@@ -308,6 +313,9 @@ def main(argv=None):
     ap.add_argument("--driver-rev", metavar="REV",
                     help="measure the driver as of this git revision "
                     "(default: the working tree, or HEAD if that does not build)")
+    ap.add_argument("--guest-cmdline", default="", metavar="ARGS",
+                    help="extra guest kernel arguments, for both drivers "
+                    "(e.g. init_on_alloc=0); printed with the results")
     ap.add_argument("--list", action="store_true",
                     help="list the scenarios and exit")
     args = ap.parse_args(argv)

@@ -136,7 +136,7 @@ class Rig:
     """
 
     def __init__(self, kimg, initrd, driver, props=None, hugetlb=False,
-                 mem_mib=2048, smp=2, logdir=None, tag=""):
+                 mem_mib=2048, smp=2, logdir=None, tag="", cmdline=""):
         self.kimg = kimg
         self.initrd = initrd
         self.driver = driver
@@ -146,6 +146,7 @@ class Rig:
         self.smp = smp
         self.logdir = logdir
         self.tag = tag
+        self.cmdline = cmdline
         self.g = None
         self.offset = 0         # console bytes already checked
         self.nr_huge_saved = None
@@ -167,7 +168,8 @@ class Rig:
         others = other_qemus()
         self.g = fbqemu.Guest(self.kimg, self.initrd, mem_mib=self.mem_mib,
                               smp=self.smp, balloon_props=self.props,
-                              driver=self.driver, hugetlb=self.hugetlb)
+                              driver=self.driver, hugetlb=self.hugetlb,
+                              cmdline=self.cmdline)
         t0 = time.monotonic()
         try:
             self.g.boot(timeout=timeout)
@@ -321,13 +323,17 @@ class Rig:
     # -- fastballoon's own counters
 
     def fb_attrs(self):
+        """fastballoon's sysfs group: {uapi key: value} plus every other
+        file there under its own name; {} for the in-tree driver."""
         if self.driver != FAST:
             return {}
         out = self.sh("for f in /sys/bus/virtio/drivers/%s/virtio*/%s/*; do "
                       "echo \"${f##*/}=$(cat $f | tr ' ' ,)\"; done" %
                       (FAST, FAST))
         vals = keyvals(out)
-        return {k: vals.get(name) for k, name in FB_ATTRS.items()}
+        res = {k: vals.pop(name, None) for k, name in FB_ATTRS.items()}
+        res.update(vals)
+        return res
 
     def kpf(self):
         """Offline (ballooned) pages and those in whole 2 MiB blocks."""
@@ -344,32 +350,28 @@ class Rig:
     def qemu_hugetlb_mib(self):
         return self.g.hugetlb_kib() / KIB
 
-    def settle_rss(self, min_s=3.0, max_s=30.0, eps_mib=4.0):
-        """Wait until QEMU's RSS stops moving (page reporting, frees)."""
+    @staticmethod
+    def _settle(read, stable_s, max_s, eps, period=0.5):
+        """Wait until read() moved less than @eps over @stable_s seconds."""
         t0 = time.monotonic()
-        last = self.rss_mib()
-        steady = 0
+        hist = [(t0, read())]
         while True:
-            time.sleep(0.5)
-            now = self.rss_mib()
-            steady = steady + 1 if abs(now - last) < eps_mib else 0
-            last = now
-            t = time.monotonic() - t0
-            if (t >= min_s and steady >= 2) or t >= max_s:
-                return last
+            time.sleep(period)
+            now = time.monotonic()
+            hist.append((now, read()))
+            win = [v for t, v in hist if t >= now - stable_s]
+            if now - t0 >= stable_s and max(win) - min(win) <= eps:
+                return hist[-1][1]
+            if now - t0 >= max_s:
+                return hist[-1][1]
 
-    def settle_hugetlb(self, min_s=2.0, max_s=20.0):
-        t0 = time.monotonic()
-        last = host_meminfo()["HugePages_Free"]
-        steady = 0
-        while True:
-            time.sleep(0.5)
-            now = host_meminfo()["HugePages_Free"]
-            steady = steady + 1 if now == last else 0
-            last = now
-            t = time.monotonic() - t0
-            if (t >= min_s and steady >= 2) or t >= max_s:
-                return last
+    def settle_rss(self, stable_s=3.0, max_s=60.0, eps_mib=4.0):
+        """Wait until QEMU's RSS stops moving (page reporting, frees)."""
+        return self._settle(self.rss_mib, stable_s, max_s, eps_mib)
+
+    def settle_hugetlb(self, stable_s=3.0, max_s=60.0):
+        return self._settle(lambda: host_meminfo()["HugePages_Free"],
+                            stable_s, max_s, 0)
 
     # -- guest workloads
 
