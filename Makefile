@@ -78,10 +78,9 @@ clean:
 ifneq ($(wildcard $(KDIR)/Makefile),)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 else
-	rm -f Module.symvers modules.order
-	find . -path ./.git -prune -o \( -name '*.o' -o -name '*.ko' \
-		-o -name '*.mod' -o -name '*.mod.c' -o -name '.*.cmd' \
-		-o -name 'modules.order' \) -type f -print | xargs rm -f
+# no kbuild to ask: remove what it leaves in the top level and driver/
+	rm -f Module.symvers modules.order .*.cmd .*.o
+	rm -f $(addprefix driver/,*.o *.ko *.mod *.mod.c .*.cmd modules.order)
 endif
 ifneq ($(TOOLS),)
 	$(MAKE) -C tools clean
