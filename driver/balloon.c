@@ -57,38 +57,108 @@ void fb_queue_size_work(struct fb_balloon *fb)
 }
 
 /*
- * Allocate up to @nr pages, tell the host about them and add them to the
- * balloon. Returns how many were added; fewer than @nr means the guest had
- * no more to give.
+ * The 4 KiB path: up to @nr single pages, taken from the highest order that
+ * still comes without effort (each chunk split into migratable single
+ * pages), order 0 last with the light reclaim the in-tree driver uses.
+ * Caller holds @fb->lock. Returns pages added.
+ */
+static unsigned long fb_take_small(struct fb_balloon *fb, struct fb_tx *tx,
+				   unsigned long nr)
+{
+	gfp_t gfp = (GFP_HIGHUSER_MOVABLE | __GFP_NOWARN | __GFP_NOMEMALLOC |
+		     __GFP_NORETRY) & ~__GFP_RECLAIM;
+	bool adjust = fb_adjusts_managed(fb);
+	unsigned long got = 0, i;
+	unsigned int order;
+	struct page *page;
+	LIST_HEAD(pages);
+
+	while (got < nr) {
+		order = min_t(unsigned int, fb->small_order, ilog2(nr - got));
+		if (order)
+			page = alloc_pages(gfp, order);
+		else
+			page = balloon_page_alloc();
+		if (!page) {
+			if (!order)
+				break;
+			/* That order is gone for this pass; go lower. */
+			fb->small_order = order - 1;
+			continue;
+		}
+		if (order)
+			split_page(page, order);
+		for (i = 0; i < (1UL << order); i++)
+			list_add(&page[i].lru, &pages);
+		got += 1UL << order;
+	}
+	list_for_each_entry(page, &pages, lru) {
+		fb_tx_pfn(tx, page_to_pfn(page));
+		if (adjust)
+			adjust_managed_page_count(page, -1);
+	}
+	balloon_page_list_enqueue(&fb->bdev, &pages);
+	fb->nr_pages += got;
+	return got;
+}
+
+/* Blocks surrendered per batch, so the host frees memory as we go. */
+#define FB_BLOCK_BATCH	16
+
+/*
+ * Whole blocks first: free ones, then evacuated ones while the time bound
+ * lasts. Caller holds @fb->lock. Returns pages added.
+ */
+static unsigned long fb_take_blocks(struct fb_balloon *fb, struct fb_tx *tx,
+				    unsigned long nr)
+{
+	unsigned long deadline, done = 0;
+	unsigned int batch = 0;
+	struct page *head;
+	LIST_HEAD(list);
+	bool contig;
+
+	deadline = jiffies + msecs_to_jiffies(READ_ONCE(fb->cfg.defrag_ms));
+	while (nr - done >= FB_BLOCK_PAGES && !tx->err &&
+	       !READ_ONCE(fb->pressure_hold)) {
+		contig = false;
+		head = fb_block_alloc();
+		if (!head) {
+			head = fb_defrag_block(fb, deadline);
+			contig = true;
+		}
+		if (!head)
+			break;
+		fb_block_take(fb, head, contig, &list);
+		done += FB_BLOCK_PAGES;
+		if (++batch == FB_BLOCK_BATCH) {
+			fb_surrender_blocks(fb, &list, tx);
+			batch = 0;
+		}
+	}
+	fb_surrender_blocks(fb, &list, tx);
+	return done;
+}
+
+/*
+ * Add up to @nr pages to the balloon and tell the host: whole 2 MiB blocks
+ * first, single pages for the rest. Returns how many were added; fewer than
+ * @nr means the guest had no more to give.
  */
 static unsigned long fb_inflate(struct fb_balloon *fb, unsigned long nr)
 {
-	bool adjust = fb_adjusts_managed(fb);
-	unsigned long done = 0;
-	struct page *page;
+	unsigned int max_order = READ_ONCE(fb->cfg.max_order);
+	unsigned long done = 0, want, got;
 	struct fb_tx tx;
-	LIST_HEAD(pages);
 
 	mutex_lock(&fb->lock);
 	fb_tx_begin(&tx, fb, FB_VQ_INFLATE);
-	while (done < nr && !tx.err) {
-		unsigned long want = min_t(unsigned long, nr - done,
-					   FB_PFNS_PER_BUF);
-		unsigned long got = 0;
-
-		while (got < want) {
-			page = balloon_page_alloc();
-			if (!page)
-				break;
-			list_add(&page->lru, &pages);
-			got++;
-		}
-		list_for_each_entry(page, &pages, lru) {
-			fb_tx_pfn(&tx, page_to_pfn(page));
-			if (adjust)
-				adjust_managed_page_count(page, -1);
-		}
-		balloon_page_list_enqueue(&fb->bdev, &pages);
+	fb->small_order = min_t(unsigned int, max_order, FB_BLOCK_ORDER - 1);
+	if (max_order >= FB_BLOCK_ORDER)
+		done = fb_take_blocks(fb, &tx, nr);
+	while (done < nr && !tx.err && !READ_ONCE(fb->pressure_hold)) {
+		want = min_t(unsigned long, nr - done, FB_PFNS_PER_BUF);
+		got = fb_take_small(fb, &tx, want);
 		done += got;
 		if (got < want) {
 			fb_count(fb, FB_CNT_ALLOC_FAILS, 1);
@@ -102,7 +172,6 @@ static unsigned long fb_inflate(struct fb_balloon *fb, unsigned long nr)
 	 * it may have discarded them already.
 	 */
 	fb_tx_end(&tx);
-	fb->nr_pages += done;
 	mutex_unlock(&fb->lock);
 
 	fb_count(fb, FB_CNT_INFLATED, done);
@@ -123,44 +192,95 @@ static void fb_release_pages(struct fb_balloon *fb, struct list_head *pages)
 }
 
 /*
- * Take up to @nr pages out of the balloon and give them back to the guest.
- * If @tell, the host hears about them first and, when it insisted on that
- * (MUST_TELL_HOST) but could not be told, the pages stay in the balloon.
+ * Give up to @nr single pages back to the guest. If @tell, the host hears
+ * about them; when it insisted on hearing first (MUST_TELL_HOST) and could
+ * not be told, the pages stay in the balloon. Caller holds @fb->lock.
  */
-static unsigned long __fb_deflate(struct fb_balloon *fb, unsigned long nr,
-				  bool tell)
+unsigned long fb_release_small(struct fb_balloon *fb, unsigned long nr,
+			       bool tell)
 {
+	bool must_tell = fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST);
+	unsigned long small = fb->nr_pages - fb->nr_blocks * FB_BLOCK_PAGES;
 	struct page *page;
 	unsigned long got;
 	struct fb_tx tx;
 	LIST_HEAD(pages);
 	int err = 0;
 
-	mutex_lock(&fb->lock);
-	nr = min(nr, fb->nr_pages);
-	got = balloon_page_list_dequeue(&fb->bdev, &pages, nr);
-	if (got && tell) {
+	lockdep_assert_held(&fb->lock);
+	got = balloon_page_list_dequeue(&fb->bdev, &pages, min(nr, small));
+	if (!got)
+		return 0;
+	if (tell) {
 		fb_tx_begin(&tx, fb, FB_VQ_DEFLATE);
 		list_for_each_entry(page, &pages, lru)
 			fb_tx_pfn(&tx, page_to_pfn(page));
-		err = fb_tx_end(&tx);
+		if (must_tell)
+			err = fb_tx_end(&tx);
 	}
-	if (err && fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST)) {
+	if (err && must_tell) {
 		balloon_page_list_enqueue(&fb->bdev, &pages);
-		got = 0;
-	} else {
-		fb_release_pages(fb, &pages);
-		fb->nr_pages -= got;
+		return 0;
 	}
-	mutex_unlock(&fb->lock);
-
-	fb_count(fb, FB_CNT_DEFLATED, got);
+	fb_release_pages(fb, &pages);
+	if (tell && !must_tell)
+		fb_tx_end(&tx);
+	fb->nr_pages -= got;
 	return got;
+}
+
+/*
+ * Give @nr pages back to the guest. A normal deflate returns single pages
+ * first (they are the holes in the host's huge pages) and then blocks,
+ * splitting one if it must stop at an exact count. Under memory pressure
+ * (@blocks_first) whole blocks go first: they are the fastest memory to
+ * return, and the guest gets contiguous memory. Caller holds @fb->lock.
+ */
+unsigned long fb_release(struct fb_balloon *fb, unsigned long nr,
+			 bool blocks_first, bool tell)
+{
+	unsigned long done = 0, rem;
+
+	lockdep_assert_held(&fb->lock);
+	nr = min(nr, fb->nr_pages);
+	if (blocks_first) {
+		done = fb_release_blocks(fb, DIV_ROUND_UP(nr, FB_BLOCK_PAGES),
+					 tell) * FB_BLOCK_PAGES;
+		if (done < nr)
+			done += fb_release_small(fb, nr - done, tell);
+		return done;
+	}
+
+	done = fb_release_small(fb, nr, tell);
+	while (done < nr) {
+		rem = nr - done;
+		if (rem >= FB_BLOCK_PAGES) {
+			rem = fb_release_blocks(fb, rem / FB_BLOCK_PAGES, tell);
+			if (!rem)
+				break;
+			done += rem * FB_BLOCK_PAGES;
+			continue;
+		}
+		if (!fb_block_to_small(fb))
+			break;
+		rem = fb_release_small(fb, rem, tell);
+		if (!rem)
+			break;
+		done += rem;
+	}
+	return done;
 }
 
 unsigned long fb_deflate(struct fb_balloon *fb, unsigned long nr)
 {
-	return __fb_deflate(fb, nr, true);
+	unsigned long got;
+
+	mutex_lock(&fb->lock);
+	got = fb_release(fb, nr, false, !fb->dead);
+	mutex_unlock(&fb->lock);
+
+	fb_count(fb, FB_CNT_DEFLATED, got);
+	return got;
 }
 
 /*
@@ -171,8 +291,14 @@ unsigned long fb_deflate(struct fb_balloon *fb, unsigned long nr)
  */
 static void fb_deflate_all_tell(struct fb_balloon *fb, bool tell)
 {
+	unsigned long got;
+
 	while (READ_ONCE(fb->nr_pages)) {
-		if (!__fb_deflate(fb, FB_CHUNK_PAGES, tell && !fb->dead))
+		mutex_lock(&fb->lock);
+		got = fb_release(fb, FB_CHUNK_PAGES, true, tell && !fb->dead);
+		mutex_unlock(&fb->lock);
+		fb_count(fb, FB_CNT_DEFLATED, got);
+		if (!got)
 			msleep(20);
 	}
 }
@@ -220,6 +346,7 @@ void fb_size_func(struct work_struct *work)
 		fb_queue_size_work_delayed(fb, 0);
 	else
 		fb_queue_size_work_delayed(fb, FB_RETRY_DELAY);
+	fb_queue_heal(fb);
 }
 
 #if FB_BALLOON_MIGRATION
@@ -284,5 +411,8 @@ void fb_balloon_init(struct fb_balloon *fb)
 {
 	balloon_devinfo_init(&fb->bdev);
 	fb_set_migratepage(fb);
+	INIT_LIST_HEAD(&fb->blocks);
+	mutex_init(&fb->report_lock);
 	INIT_DELAYED_WORK(&fb->size_work, fb_size_func);
+	INIT_DELAYED_WORK(&fb->heal_work, fb_heal_func);
 }

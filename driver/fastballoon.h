@@ -12,6 +12,7 @@
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/page_reporting.h>
+#include <linux/scatterlist.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -37,6 +38,12 @@ enum fb_vq {
 #define FB_KICK_BATCH		16
 /* Most pages one pass of the size work moves before re-reading the target. */
 #define FB_CHUNK_PAGES		(64UL << (20 - PAGE_SHIFT))
+/* A 2 MiB block: the unit the host backs with one huge page. */
+#define FB_BLOCK_ORDER		(FB_BLOCK_SHIFT - PAGE_SHIFT)
+#define FB_BLOCK_PAGES		(1UL << FB_BLOCK_ORDER)
+/* Ranges per reporting-queue request: two requests fill QEMU's 32-entry ring. */
+#define FB_RANGES_PER_REQ	16
+#define FB_NR_RBUFS		2
 /* How long we wait for the host to return a buffer before giving up. */
 #define FB_HOST_TIMEOUT		(30 * HZ)
 /* Back-off when the guest has no memory to give. */
@@ -47,11 +54,74 @@ enum fb_vq {
  * @pfns: little- or native-endian 32-bit frame numbers, as the device wants.
  * @nr: PFNs filled in.
  * @next: free-list link while the buffer is not in flight.
+ * @pair: second descriptor chained behind this one in the same request (the
+ *	other half of a 2 MiB block), or NULL.
  */
 struct fb_buf {
 	__virtio32 pfns[FB_PFNS_PER_BUF];
 	unsigned int nr;
 	struct fb_buf *next;
+	struct fb_buf *pair;
+};
+
+/**
+ * struct fb_rbuf - one reporting-queue request: whole blocks as ranges.
+ * @sg: one entry per 2 MiB block.
+ * @nr: entries filled in.
+ * @busy: the device owns it.
+ */
+struct fb_rbuf {
+	struct scatterlist sg[FB_RANGES_PER_REQ];
+	unsigned int nr;
+	bool busy;
+};
+
+/* How surrendered 2 MiB blocks reach the host. */
+enum fb_path {
+	FB_PATH_AUTO,		/* ranges where sound, else the inflate queue */
+	FB_PATH_INFLATE,	/* inflate queue, 512 PFNs per block */
+	FB_PATH_REPORT,		/* reporting queue, one range per block */
+};
+
+/* Defragmentation policy. */
+enum fb_defrag {
+	FB_DEFRAG_OFF,		/* take only blocks that are free already */
+	FB_DEFRAG_ON,		/* evacuate pageblocks when none is free */
+	FB_DEFRAG_HEAL,		/* ... and trade 4 KiB pages for blocks later */
+};
+
+/**
+ * struct fb_config - the tunables; module parameters give the defaults.
+ * Read locklessly with READ_ONCE(): every field is valid on its own.
+ * @max_order: largest allocation order tried (0: 4 KiB only, like in-tree).
+ * @path: enum fb_path.
+ * @defrag: enum fb_defrag.
+ * @defrag_ms: time one inflate pass may spend defragmenting.
+ * @heal_ms: pause between healing passes.
+ * @oom_pages: pages one OOM notification gives back.
+ */
+struct fb_config {
+	unsigned int max_order;
+	unsigned int path;
+	unsigned int defrag;
+	unsigned int defrag_ms;
+	unsigned int heal_ms;
+	unsigned long oom_pages;
+};
+
+/**
+ * struct fb_defrag_state - evacuation candidates from the last scan.
+ * @cand: pageblock start PFNs, cheapest first.
+ * @size: capacity of @cand.
+ * @nr: entries in @cand; @next the next to try.
+ * @stamp: jiffies of the scan; older scans are redone.
+ */
+struct fb_defrag_state {
+	unsigned long *cand;
+	unsigned int size;
+	unsigned int nr;
+	unsigned int next;
+	unsigned long stamp;
 };
 
 /**
@@ -74,6 +144,20 @@ struct fb_tx {
 	int err;
 };
 
+/**
+ * struct fb_rtx - one burst of ranges to the reporting queue.
+ * @fb: the balloon; the caller holds &fb_balloon.lock and .report_lock.
+ * @cur: request being filled, or NULL.
+ * @inflight: requests the device owns.
+ * @err: first error.
+ */
+struct fb_rtx {
+	struct fb_balloon *fb;
+	struct fb_rbuf *cur;
+	unsigned int inflight;
+	int err;
+};
+
 enum fb_counter {
 	FB_CNT_INFLATED,
 	FB_CNT_DEFLATED,
@@ -82,6 +166,11 @@ enum fb_counter {
 	FB_CNT_HINTED,
 	FB_CNT_REPORTED,
 	FB_CNT_ALLOC_FAILS,
+	FB_CNT_DEFRAG_TRIES,
+	FB_CNT_DEFRAG_OK,
+	FB_CNT_DEFRAG_US,
+	FB_CNT_HEAL_TRADES,
+	FB_CNT_SHRINK_RELEASED,
 	FB_CNT_MAX
 };
 
@@ -102,8 +191,22 @@ enum fb_counter {
  *	of the inflate/deflate queues and of @bufs (sleeps: never taken in
  *	atomic context).
  * @bdev: the 4 KiB pages we hold, migratable (balloon compaction).
- * @nr_pages: pages held and told to the host (@lock); `actual` mirrors it.
- * @bufs: the PFN buffer pool; @free_bufs its free list (@lock).
+ * @blocks: the 2 MiB blocks we hold, by their first page (@lock). They are
+ *	not migratable: moving one would scatter it again.
+ * @nr_blocks: length of @blocks (@lock).
+ * @nr_pages: pages held and told to the host, blocks included (@lock);
+ *	`actual` mirrors it.
+ * @chain_blocks: send a block's 512 PFNs as one two-descriptor request
+ *	(QEMU frees a huge page only then); else as two requests.
+ * @report_lock: serialises the reporting queue between the page_reporting
+ *	core and the range path; nests inside @lock.
+ * @rbufs: reporting-queue requests for the range path (@report_lock).
+ * @cfg: tunables.
+ * @dfg: defragmentation candidates (@lock).
+ * @heal_work: trades 4 KiB pages for blocks in the background.
+ * @small_order: order the 4 KiB path allocates at, lowered as it fails
+ *	(@lock).
+ * @free_bufs: the PFN buffer pool (@lock).
  * @acked: woken by every queue callback; waiters poll their queue.
  * @stats: the stats buffer; @events scratch for vm events (@stats_work).
  * @hint_wq: ordered workqueue for free page hinting; @hint_work its work.
@@ -117,6 +220,7 @@ enum fb_counter {
  * @hint_shrinker: gives hinted blocks back under memory pressure.
  * @pr: free page reporting registration; @pr_registered whether it is.
  * @oom_nb: the OOM notifier (DEFLATE_ON_OOM); @oom_registered whether it is.
+ * @shrinker: gives memory back when reclaim runs short (DEFLATE_ON_OOM).
  * @pressure_hold: the guest took memory back under pressure; don't inflate
  *	again until the host sets a new target.
  * @cnt: event counters, exported through sysfs.
@@ -133,8 +237,16 @@ struct fb_balloon {
 
 	struct mutex lock;
 	struct balloon_dev_info bdev;
+	struct list_head blocks;
+	unsigned long nr_blocks;
 	unsigned long nr_pages;
-	struct fb_buf *bufs;
+	bool chain_blocks;
+	unsigned int small_order;
+	struct mutex report_lock;
+	struct fb_rbuf rbufs[FB_NR_RBUFS];
+	struct fb_config cfg;
+	struct fb_defrag_state dfg;
+	struct delayed_work heal_work;
 	struct fb_buf *free_bufs;
 	wait_queue_head_t acked;
 
@@ -157,6 +269,7 @@ struct fb_balloon {
 
 	struct notifier_block oom_nb;
 	bool oom_registered;
+	struct shrinker *shrinker;
 	bool pressure_hold;
 
 	atomic64_t cnt[FB_CNT_MAX];
@@ -179,18 +292,49 @@ int fb_alloc_bufs(struct fb_balloon *fb);
 void fb_free_bufs(struct fb_balloon *fb);
 void fb_tx_begin(struct fb_tx *tx, struct fb_balloon *fb, enum fb_vq q);
 void fb_tx_pfn(struct fb_tx *tx, unsigned long pfn);
+void fb_tx_block(struct fb_tx *tx, unsigned long pfn, bool chain);
 int fb_tx_end(struct fb_tx *tx);
+void fb_rtx_begin(struct fb_rtx *rtx, struct fb_balloon *fb);
+void fb_rtx_block(struct fb_rtx *rtx, struct page *page);
+int fb_rtx_end(struct fb_rtx *rtx);
 void fb_ack(struct virtqueue *vq);
 
 /* balloon.c: inflate, deflate, migration, the size work */
 void fb_balloon_init(struct fb_balloon *fb);
 unsigned long fb_deflate(struct fb_balloon *fb, unsigned long nr);
+unsigned long fb_release(struct fb_balloon *fb, unsigned long nr,
+			 bool blocks_first, bool tell);
+unsigned long fb_release_small(struct fb_balloon *fb, unsigned long nr,
+			       bool tell);
 void fb_deflate_all(struct fb_balloon *fb);
 void fb_release_all_untold(struct fb_balloon *fb);
 void fb_size_func(struct work_struct *work);
 void fb_update_actual(struct fb_balloon *fb);
 u32 fb_target_pages(struct fb_balloon *fb);
 void fb_queue_size_work(struct fb_balloon *fb);
+
+/* block.c: 2 MiB blocks and healing */
+struct page *fb_block_alloc(void);
+void fb_block_take(struct fb_balloon *fb, struct page *head, bool contig,
+		   struct list_head *list);
+bool fb_block_to_small(struct fb_balloon *fb);
+void fb_block_free(struct fb_balloon *fb, struct page *head);
+bool fb_use_ranges(struct fb_balloon *fb);
+int fb_path_valid(struct fb_balloon *fb, unsigned int path);
+void fb_heal_func(struct work_struct *work);
+void fb_queue_heal(struct fb_balloon *fb);
+unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,
+				bool tell);
+void fb_surrender_blocks(struct fb_balloon *fb, struct list_head *list,
+			 struct fb_tx *tx);
+
+/* defrag.c: evacuate movable pageblocks into free 2 MiB blocks */
+struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline);
+int fb_defrag_init(struct fb_balloon *fb);
+void fb_defrag_exit(struct fb_balloon *fb);
+
+/* main.c */
+void fb_config_defaults(struct fb_config *cfg);
 
 /* stats.c */
 int fb_stats_init(struct fb_balloon *fb);

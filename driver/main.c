@@ -12,6 +12,8 @@
  */
 #include <linux/device.h>
 #include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/string.h>
 #include <linux/poison.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
@@ -19,6 +21,99 @@
 #include <uapi/linux/virtio_ring.h>
 
 #include "fastballoon.h"
+
+/*
+ * Defaults for every device bound from now on. The per-device values are
+ * tunables of their own (sysfs), these only seed them.
+ */
+static unsigned int max_order = FB_BLOCK_ORDER;
+module_param(max_order, uint, 0444);
+MODULE_PARM_DESC(max_order,
+		 "largest allocation order tried, 0-9 (0: 4 KiB only, like virtio_balloon) [9]");
+
+static unsigned int defrag_ms = 1000;
+module_param(defrag_ms, uint, 0444);
+MODULE_PARM_DESC(defrag_ms,
+		 "time one inflate pass may spend evacuating pageblocks, ms [1000]");
+
+static unsigned int heal_ms = 5000;
+module_param(heal_ms, uint, 0444);
+MODULE_PARM_DESC(heal_ms, "pause between healing passes, ms [5000]");
+
+static unsigned long oom_pages = 4096;
+module_param(oom_pages, ulong, 0444);
+MODULE_PARM_DESC(oom_pages,
+		 "4 KiB pages given back per OOM notification or shrinker call [4096]");
+
+static const char * const fb_path_names[] = {
+	[FB_PATH_AUTO] = "auto",
+	[FB_PATH_INFLATE] = "inflate",
+	[FB_PATH_REPORT] = "report",
+};
+
+static const char * const fb_defrag_names[] = {
+	[FB_DEFRAG_OFF] = "off",
+	[FB_DEFRAG_ON] = "on",
+	[FB_DEFRAG_HEAL] = "heal",
+};
+
+static char *surrender_path = "auto";
+module_param(surrender_path, charp, 0444);
+MODULE_PARM_DESC(surrender_path,
+		 "how blocks reach the host: auto, inflate (queue) or report (ranges) [auto]");
+
+static char *defrag = "heal";
+module_param(defrag, charp, 0444);
+MODULE_PARM_DESC(defrag,
+		 "defragmentation: off, on (when no block is free) or heal (also trade 4 KiB pages for blocks later) [heal]");
+
+static int fb_lookup(const char * const *names, unsigned int n,
+		     const char *val)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (sysfs_streq(val, names[i]))
+			return i;
+	return -EINVAL;
+}
+
+void fb_config_defaults(struct fb_config *cfg)
+{
+	cfg->max_order = min_t(unsigned int, max_order, FB_BLOCK_ORDER);
+	cfg->path = max(fb_lookup(fb_path_names, ARRAY_SIZE(fb_path_names),
+				  surrender_path), 0);
+	cfg->defrag = max(fb_lookup(fb_defrag_names,
+				    ARRAY_SIZE(fb_defrag_names), defrag), 0);
+	cfg->defrag_ms = defrag_ms;
+	cfg->heal_ms = max(heal_ms, 100U);
+	cfg->oom_pages = max(oom_pages, 1UL);
+}
+
+/* Refuse to load with a default that makes no sense, and say which. */
+static int __init fb_check_params(void)
+{
+	if (max_order > FB_BLOCK_ORDER) {
+		pr_err("max_order=%u: must be 0..%u\n", max_order, FB_BLOCK_ORDER);
+		return -EINVAL;
+	}
+	if (fb_lookup(fb_path_names, ARRAY_SIZE(fb_path_names),
+		      surrender_path) < 0) {
+		pr_err("surrender_path=%s: must be auto, inflate or report\n",
+		       surrender_path);
+		return -EINVAL;
+	}
+	if (fb_lookup(fb_defrag_names, ARRAY_SIZE(fb_defrag_names),
+		      defrag) < 0) {
+		pr_err("defrag=%s: must be off, on or heal\n", defrag);
+		return -EINVAL;
+	}
+	if (!oom_pages) {
+		pr_err("oom_pages=0: must be at least 1\n");
+		return -EINVAL;
+	}
+	return 0;
+}
 
 /* Config callback, atomic context: only queue work, and not while stopping. */
 static void fb_config_changed(struct virtio_device *vdev)
@@ -68,6 +163,17 @@ static int fb_start(struct fb_balloon *fb)
 	return 0;
 }
 
+/*
+ * QEMU frees a hugetlbfs-backed host page only when a block's 512 frames
+ * come in one request, so on PCI we chain two descriptors. Firecracker
+ * (virtio-mmio) reads only the first descriptor of a request, so there each
+ * half travels on its own; it merges consecutive frames itself.
+ */
+static bool fb_chain_blocks(struct virtio_device *vdev)
+{
+	return vdev->dev.parent && dev_is_pci(vdev->dev.parent);
+}
+
 static void fb_set_stop(struct fb_balloon *fb, bool stop)
 {
 	spin_lock_irq(&fb->stop_lock);
@@ -85,6 +191,7 @@ static void fb_stop(struct fb_balloon *fb)
 {
 	fb_set_stop(fb, true);
 	cancel_delayed_work_sync(&fb->size_work);
+	cancel_delayed_work_sync(&fb->heal_work);
 	cancel_work_sync(&fb->stats_work);
 	if (fb->hint_wq)
 		cancel_work_sync(&fb->hint_work);
@@ -117,11 +224,16 @@ static int fb_probe(struct virtio_device *vdev)
 	spin_lock_init(&fb->stop_lock);
 	mutex_init(&fb->lock);
 	init_waitqueue_head(&fb->acked);
+	fb_config_defaults(&fb->cfg);
+	fb->chain_blocks = fb_chain_blocks(vdev);
 	fb_balloon_init(fb);
 
-	err = fb_stats_init(fb);
+	err = fb_defrag_init(fb);
 	if (err)
 		goto out_free;
+	err = fb_stats_init(fb);
+	if (err)
+		goto out_defrag;
 	err = fb_alloc_bufs(fb);
 	if (err)
 		goto out_stats;
@@ -161,6 +273,8 @@ out_bufs:
 	fb_free_bufs(fb);
 out_stats:
 	fb_stats_exit(fb);
+out_defrag:
+	fb_defrag_exit(fb);
 out_free:
 	vdev->priv = NULL;
 	kfree(fb);
@@ -179,6 +293,7 @@ static void fb_remove(struct virtio_device *vdev)
 	fb_hint_exit(fb);
 	fb_free_bufs(fb);
 	fb_stats_exit(fb);
+	fb_defrag_exit(fb);
 	vdev->priv = NULL;
 	kfree(fb);
 }
@@ -257,7 +372,21 @@ static struct virtio_driver fb_driver = {
 	.restore = fb_restore,
 #endif
 };
-module_virtio_driver(fb_driver);
+static int __init fb_init(void)
+{
+	int err = fb_check_params();
+
+	if (err)
+		return err;
+	return register_virtio_driver(&fb_driver);
+}
+module_init(fb_init);
+
+static void __exit fb_exit(void)
+{
+	unregister_virtio_driver(&fb_driver);
+}
+module_exit(fb_exit);
 
 MODULE_DESCRIPTION("Fast virtio-balloon driver: whole 2 MiB blocks, quickly");
 MODULE_LICENSE("GPL");

@@ -2,21 +2,50 @@
 /*
  * fastballoon under memory pressure (DEFLATE_ON_OOM).
  *
- * When the host allows it, the guest takes ballooned memory back before the
- * OOM killer picks a victim: the OOM notifier chain runs before any kill,
- * and whatever we release there counts as progress, so the allocation is
- * retried instead. After a release we stop re-inflating until the host
- * sets a new target, or the balloon and the allocator would fight.
+ * When the host allows it, the guest takes ballooned memory back before
+ * anything is killed, whole blocks first:
+ *  - the shrinker gives memory back when reclaim runs while available
+ *    memory is already low, so a large allocation is served at reclaim
+ *    speed instead of crawling through one OOM round per megabyte;
+ *  - the OOM notifier runs before the OOM killer picks a victim; whatever
+ *    we release there counts as progress and the allocation is retried.
+ * The shrinker leaves the balloon alone while there is plenty of memory
+ * left: dropping page cache is not a reason to deflate (that is why the
+ * in-tree driver moved away from a shrinker).
+ * After any release we stop re-inflating until the host sets a new target,
+ * or the balloon and the allocator would fight.
  */
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/notifier.h>
 #include <linux/oom.h>
+#include <linux/shrinker.h>
 
 #include "fastballoon.h"
 
-/* 16 MiB per OOM call: enough that a large allocation needs few rounds. */
-#define FB_OOM_PAGES		4096
 #define FB_OOM_PRIORITY		80
+
+/* Below this share of RAM available, reclaim may shrink the balloon. */
+#define FB_LOW_MEM_SHIFT	5	/* 1/32 */
+
+static unsigned long fb_pressure_release(struct fb_balloon *fb,
+					 unsigned long nr, bool wait)
+{
+	unsigned long got;
+
+	WRITE_ONCE(fb->pressure_hold, true);
+	if (wait)
+		mutex_lock(&fb->lock);
+	else if (!mutex_trylock(&fb->lock))
+		return 0;
+	got = fb_release(fb, nr, true, !fb->dead);
+	mutex_unlock(&fb->lock);
+	if (got) {
+		fb_update_actual(fb);
+		fb_count(fb, FB_CNT_DEFLATED, got);
+	}
+	return got;
+}
 
 static int fb_oom_notify(struct notifier_block *nb, unsigned long unused,
 			 void *parm)
@@ -25,14 +54,45 @@ static int fb_oom_notify(struct notifier_block *nb, unsigned long unused,
 	unsigned long *freed = parm;
 	unsigned long got;
 
-	WRITE_ONCE(fb->pressure_hold, true);
-	got = fb_deflate(fb, FB_OOM_PAGES);
-	if (got) {
-		fb_update_actual(fb);
-		fb_count(fb, FB_CNT_OOM_RELEASED, got);
-		*freed += got;
-	}
+	got = fb_pressure_release(fb, READ_ONCE(fb->cfg.oom_pages), true);
+	fb_count(fb, FB_CNT_OOM_RELEASED, got);
+	*freed += got;
 	return NOTIFY_OK;
+}
+
+static bool fb_memory_low(void)
+{
+	return si_mem_available() < (long)(totalram_pages() >> FB_LOW_MEM_SHIFT);
+}
+
+static unsigned long fb_shrink_count(struct shrinker *s,
+				     struct shrink_control *sc)
+{
+	struct fb_balloon *fb = fb_shrinker_priv(s);
+
+	if (!fb_memory_low())
+		return 0;
+	return READ_ONCE(fb->nr_pages);
+}
+
+static unsigned long fb_shrink_scan(struct shrinker *s,
+				    struct shrink_control *sc)
+{
+	struct fb_balloon *fb = fb_shrinker_priv(s);
+	unsigned long got;
+
+	if (!fb_memory_low())
+		return SHRINK_STOP;
+	/*
+	 * Never wait for the lock: inflate holds it while it allocates, and
+	 * that allocation may be what is reclaiming right now.
+	 */
+	got = fb_pressure_release(fb, max(sc->nr_to_scan,
+					  READ_ONCE(fb->cfg.oom_pages)), false);
+	if (!got)
+		return SHRINK_STOP;
+	fb_count(fb, FB_CNT_SHRINK_RELEASED, got);
+	return got;
 }
 
 int fb_pressure_init(struct fb_balloon *fb)
@@ -47,11 +107,20 @@ int fb_pressure_init(struct fb_balloon *fb)
 	if (err)
 		return err;
 	fb->oom_registered = true;
+
+	fb->shrinker = fb_shrinker_create(fb_shrink_count, fb_shrink_scan, fb,
+					  "fastballoon");
+	if (!fb->shrinker) {
+		fb_pressure_exit(fb);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 void fb_pressure_exit(struct fb_balloon *fb)
 {
+	fb_shrinker_destroy(fb->shrinker);
+	fb->shrinker = NULL;
 	if (fb->oom_registered)
 		unregister_oom_notifier(&fb->oom_nb);
 	fb->oom_registered = false;

@@ -28,9 +28,13 @@ static int fb_report(struct page_reporting_dev_info *pr,
 	for_each_sg(sgl, sg, nents, i)
 		bytes += sg->length;
 
+	/* The range path shares the queue; this waits out a burst of it. */
+	mutex_lock(&fb->report_lock);
+
 	/* Indirect descriptors are off (validate), so this cannot allocate. */
 	err = virtqueue_add_inbuf(vq, sgl, nents, fb, GFP_NOWAIT | __GFP_NOWARN);
 	if (err) {
+		mutex_unlock(&fb->report_lock);
 		dev_warn_ratelimited(&fb->vdev->dev,
 				     "could not queue %u free ranges: %d\n",
 				     nents, err);
@@ -42,10 +46,12 @@ static int fb_report(struct page_reporting_dev_info *pr,
 				virtqueue_is_broken(vq), FB_HOST_TIMEOUT) ||
 	    virtqueue_is_broken(vq)) {
 		WRITE_ONCE(fb->dead, true);
+		mutex_unlock(&fb->report_lock);
 		dev_err_ratelimited(&fb->vdev->dev,
 				    "host did not finish a free page report\n");
 		return -EIO;
 	}
+	mutex_unlock(&fb->report_lock);
 	fb_count(fb, FB_CNT_REPORTED, bytes >> PAGE_SHIFT);
 	return 0;
 }

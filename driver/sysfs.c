@@ -28,18 +28,25 @@ static ssize_t actual_pages_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(actual_pages);
 
-/* Whole 2 MiB blocks held; the 4 KiB path holds none (yet). */
+/* Whole 2 MiB blocks held. */
 static ssize_t blocks_2m_show(struct device *dev,
 			      struct device_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%u\n", 0);
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(fb_from_dev(dev)->nr_blocks));
 }
 static DEVICE_ATTR_RO(blocks_2m);
 
+/* Single 4 KiB pages held; consistent with blocks_2m under the lock. */
 static ssize_t pages_4k_show(struct device *dev,
 			     struct device_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%lu\n", READ_ONCE(fb_from_dev(dev)->nr_pages));
+	struct fb_balloon *fb = fb_from_dev(dev);
+	unsigned long n;
+
+	mutex_lock(&fb->lock);
+	n = fb->nr_pages - fb->nr_blocks * FB_BLOCK_PAGES;
+	mutex_unlock(&fb->lock);
+	return sysfs_emit(buf, "%lu\n", n);
 }
 static DEVICE_ATTR_RO(pages_4k);
 
@@ -82,6 +89,20 @@ FB_COUNTER_ATTR(oom_released_pages_total, FB_CNT_OOM_RELEASED);
 FB_COUNTER_ATTR(hinted_pages_total, FB_CNT_HINTED);
 FB_COUNTER_ATTR(reported_pages_total, FB_CNT_REPORTED);
 FB_COUNTER_ATTR(alloc_failures_total, FB_CNT_ALLOC_FAILS);
+FB_COUNTER_ATTR(defrag_attempts_total, FB_CNT_DEFRAG_TRIES);
+FB_COUNTER_ATTR(defrag_successes_total, FB_CNT_DEFRAG_OK);
+FB_COUNTER_ATTR(defrag_time_us_total, FB_CNT_DEFRAG_US);
+FB_COUNTER_ATTR(heal_trades_total, FB_CNT_HEAL_TRADES);
+FB_COUNTER_ATTR(shrinker_released_pages_total, FB_CNT_SHRINK_RELEASED);
+
+/* The path blocks take to the host right now: "inflate" or "report". */
+static ssize_t surrender_path_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n",
+			  fb_use_ranges(fb_from_dev(dev)) ? "report" : "inflate");
+}
+static DEVICE_ATTR_RO(surrender_path);
 
 static struct attribute *fb_attrs[] = {
 	&dev_attr_target_pages.attr,
@@ -96,6 +117,12 @@ static struct attribute *fb_attrs[] = {
 	&dev_attr_hinted_pages_total.attr,
 	&dev_attr_reported_pages_total.attr,
 	&dev_attr_alloc_failures_total.attr,
+	&dev_attr_defrag_attempts_total.attr,
+	&dev_attr_defrag_successes_total.attr,
+	&dev_attr_defrag_time_us_total.attr,
+	&dev_attr_heal_trades_total.attr,
+	&dev_attr_shrinker_released_pages_total.attr,
+	&dev_attr_surrender_path.attr,
 	NULL
 };
 

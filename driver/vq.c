@@ -58,32 +58,52 @@ void fb_del_vqs(struct fb_balloon *fb)
 	memset(fb->vqs, 0, sizeof(fb->vqs));
 }
 
+/*
+ * Buffers come from kmalloc, one by one: the ring takes their physical
+ * addresses, so they must live in the linear map (never vmalloc).
+ */
 int fb_alloc_bufs(struct fb_balloon *fb)
 {
+	struct fb_buf *buf;
 	unsigned int i;
 
-	fb->bufs = kvcalloc(FB_NR_BUFS, sizeof(*fb->bufs), GFP_KERNEL);
-	if (!fb->bufs)
-		return -ENOMEM;
 	fb->free_bufs = NULL;
 	for (i = 0; i < FB_NR_BUFS; i++) {
-		fb->bufs[i].next = fb->free_bufs;
-		fb->free_bufs = &fb->bufs[i];
+		buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+		if (!buf) {
+			fb_free_bufs(fb);
+			return -ENOMEM;
+		}
+		buf->next = fb->free_bufs;
+		fb->free_bufs = buf;
 	}
 	return 0;
 }
 
+/*
+ * Only called with every buffer back on the free list; a buffer a dead host
+ * kept is leaked on purpose, since the host may still write it... it won't
+ * read it any more, but we can't know that.
+ */
 void fb_free_bufs(struct fb_balloon *fb)
 {
-	kvfree(fb->bufs);
-	fb->bufs = NULL;
-	fb->free_bufs = NULL;
+	struct fb_buf *buf;
+
+	while ((buf = fb->free_bufs)) {
+		fb->free_bufs = buf->next;
+		kfree(buf);
+	}
 }
 
 static void fb_put_buf(struct fb_balloon *fb, struct fb_buf *buf)
 {
+	struct fb_buf *pair = buf->pair;
+
+	buf->pair = NULL;
 	buf->next = fb->free_bufs;
 	fb->free_bufs = buf;
+	if (pair)
+		fb_put_buf(fb, pair);
 }
 
 /* Take back every buffer the host has finished with; true if any. */
@@ -134,16 +154,22 @@ static void fb_tx_kick(struct fb_tx *tx)
 	}
 }
 
-static void fb_tx_submit(struct fb_tx *tx)
+/* Hand @buf (and its pair, chained behind it) to the device as one request. */
+static void fb_tx_add(struct fb_tx *tx, struct fb_buf *buf)
 {
-	struct fb_buf *buf = tx->cur;
-	struct scatterlist sg;
+	struct scatterlist sg[2];
+	unsigned int n = 1;
 	int err;
 
-	tx->cur = NULL;
-	sg_init_one(&sg, buf->pfns, buf->nr * sizeof(buf->pfns[0]));
+	sg_init_table(sg, buf->pair ? 2 : 1);
+	sg_set_buf(&sg[0], buf->pfns, buf->nr * sizeof(buf->pfns[0]));
+	if (buf->pair) {
+		sg_set_buf(&sg[1], buf->pair->pfns,
+			   buf->pair->nr * sizeof(buf->pfns[0]));
+		n = 2;
+	}
 	for (;;) {
-		err = virtqueue_add_outbuf(tx->vq, &sg, 1, buf, GFP_KERNEL);
+		err = virtqueue_add_outbuf(tx->vq, sg, n, buf, GFP_KERNEL);
 		if (err != -ENOSPC)
 			break;
 		/* Ring full: let the host catch up, then retry. */
@@ -162,6 +188,33 @@ static void fb_tx_submit(struct fb_tx *tx)
 		fb_tx_kick(tx);
 }
 
+static void fb_tx_submit(struct fb_tx *tx)
+{
+	struct fb_buf *buf = tx->cur;
+
+	tx->cur = NULL;
+	fb_tx_add(tx, buf);
+}
+
+/* An empty buffer from the pool, waiting for the host if it is dry. */
+static struct fb_buf *fb_tx_get_buf(struct fb_tx *tx)
+{
+	struct fb_balloon *fb = tx->fb;
+	struct fb_buf *buf;
+
+	while (!fb->free_bufs) {
+		fb_tx_kick(tx);
+		tx->err = fb_tx_reap(tx);
+		if (tx->err)
+			return NULL;
+	}
+	buf = fb->free_bufs;
+	fb->free_bufs = buf->next;
+	buf->nr = 0;
+	buf->pair = NULL;
+	return buf;
+}
+
 void fb_tx_begin(struct fb_tx *tx, struct fb_balloon *fb, enum fb_vq q)
 {
 	lockdep_assert_held(&fb->lock);
@@ -176,24 +229,66 @@ void fb_tx_begin(struct fb_tx *tx, struct fb_balloon *fb, enum fb_vq q)
 /* Queue one 4 KiB frame number for the host. */
 void fb_tx_pfn(struct fb_tx *tx, unsigned long pfn)
 {
-	struct fb_balloon *fb = tx->fb;
-
 	if (tx->err)
 		return;
 	if (!tx->cur) {
-		while (!fb->free_bufs) {
-			fb_tx_kick(tx);
-			tx->err = fb_tx_reap(tx);
-			if (tx->err)
-				return;
-		}
-		tx->cur = fb->free_bufs;
-		fb->free_bufs = tx->cur->next;
-		tx->cur->nr = 0;
+		tx->cur = fb_tx_get_buf(tx);
+		if (!tx->cur)
+			return;
 	}
-	tx->cur->pfns[tx->cur->nr++] = cpu_to_virtio32(fb->vdev, pfn);
+	tx->cur->pfns[tx->cur->nr++] = cpu_to_virtio32(tx->fb->vdev, pfn);
 	if (tx->cur->nr == FB_PFNS_PER_BUF)
 		fb_tx_submit(tx);
+}
+
+static void fb_fill_pfns(struct fb_tx *tx, struct fb_buf *buf,
+			 unsigned long pfn)
+{
+	unsigned int i;
+
+	for (i = 0; i < FB_PFNS_PER_BUF; i++)
+		buf->pfns[i] = cpu_to_virtio32(tx->fb->vdev, pfn + i);
+	buf->nr = FB_PFNS_PER_BUF;
+}
+
+/*
+ * Queue the 512 frames of the 2 MiB block at @pfn, in order and in requests
+ * of their own. With @chain they travel as one request of two 256-PFN
+ * descriptors: QEMU frees a hugetlbfs-backed host page only when all its
+ * frames arrive in one request. Without, as two requests, for hosts that read
+ * only the first descriptor of a request (Firecracker merges consecutive
+ * frames across requests by itself).
+ */
+void fb_tx_block(struct fb_tx *tx, unsigned long pfn, bool chain)
+{
+	struct fb_buf *a, *b;
+
+	BUILD_BUG_ON(FB_BLOCK_PAGES != 2 * FB_PFNS_PER_BUF);
+	if (tx->err)
+		return;
+	if (tx->cur)
+		fb_tx_submit(tx);
+	a = fb_tx_get_buf(tx);
+	if (!a)
+		return;
+	fb_fill_pfns(tx, a, pfn);
+	if (!chain) {
+		fb_tx_add(tx, a);
+		a = fb_tx_get_buf(tx);
+		if (!a)
+			return;
+		fb_fill_pfns(tx, a, pfn + FB_PFNS_PER_BUF);
+		fb_tx_add(tx, a);
+		return;
+	}
+	b = fb_tx_get_buf(tx);
+	if (!b) {
+		fb_put_buf(tx->fb, a);
+		return;
+	}
+	fb_fill_pfns(tx, b, pfn + FB_PFNS_PER_BUF);
+	a->pair = b;
+	fb_tx_add(tx, a);
 }
 
 /*
@@ -219,4 +314,114 @@ int fb_tx_end(struct fb_tx *tx)
 		}
 	}
 	return tx->err;
+}
+
+/* The range path: whole blocks as (address, length) entries. */
+
+static bool fb_rtx_collect(struct fb_rtx *rtx)
+{
+	struct fb_rbuf *rb;
+	unsigned int len;
+	bool got = false;
+
+	while ((rb = virtqueue_get_buf(rtx->fb->vqs[FB_VQ_REPORT], &len))) {
+		rb->busy = false;
+		rtx->inflight--;
+		got = true;
+	}
+	return got;
+}
+
+static int fb_rtx_reap(struct fb_rtx *rtx)
+{
+	struct fb_balloon *fb = rtx->fb;
+	struct virtqueue *vq = fb->vqs[FB_VQ_REPORT];
+	long left;
+
+	if (fb_rtx_collect(rtx) || !rtx->inflight)
+		return 0;
+	left = wait_event_timeout(fb->acked,
+				  fb_rtx_collect(rtx) || virtqueue_is_broken(vq),
+				  FB_HOST_TIMEOUT);
+	if (left && !virtqueue_is_broken(vq))
+		return 0;
+	WRITE_ONCE(fb->dead, true);
+	dev_err_ratelimited(&fb->vdev->dev,
+			    "host did not finish a range request; not sending it any more\n");
+	return -EIO;
+}
+
+void fb_rtx_begin(struct fb_rtx *rtx, struct fb_balloon *fb)
+{
+	lockdep_assert_held(&fb->report_lock);
+	rtx->fb = fb;
+	rtx->cur = NULL;
+	rtx->inflight = 0;
+	rtx->err = fb->dead ? -EIO : 0;
+}
+
+static void fb_rtx_submit(struct fb_rtx *rtx)
+{
+	struct virtqueue *vq = rtx->fb->vqs[FB_VQ_REPORT];
+	struct fb_rbuf *rb = rtx->cur;
+	int err;
+
+	rtx->cur = NULL;
+	sg_mark_end(&rb->sg[rb->nr - 1]);
+	for (;;) {
+		/* Device-writable, as the reporting protocol wants. */
+		err = virtqueue_add_inbuf(vq, rb->sg, rb->nr, rb, GFP_KERNEL);
+		if (err != -ENOSPC)
+			break;
+		virtqueue_kick(vq);
+		err = fb_rtx_reap(rtx);
+		if (err)
+			break;
+	}
+	if (err) {
+		rtx->err = rtx->err ?: err;
+		return;
+	}
+	rb->busy = true;
+	rtx->inflight++;
+	virtqueue_kick(vq);
+}
+
+void fb_rtx_block(struct fb_rtx *rtx, struct page *page)
+{
+	struct fb_balloon *fb = rtx->fb;
+	unsigned int i;
+
+	if (rtx->err)
+		return;
+	while (!rtx->cur) {
+		for (i = 0; i < FB_NR_RBUFS; i++) {
+			if (!fb->rbufs[i].busy) {
+				rtx->cur = &fb->rbufs[i];
+				rtx->cur->nr = 0;
+				sg_init_table(rtx->cur->sg, FB_RANGES_PER_REQ);
+				break;
+			}
+		}
+		if (rtx->cur)
+			break;
+		rtx->err = fb_rtx_reap(rtx);
+		if (rtx->err)
+			return;
+	}
+	sg_set_page(&rtx->cur->sg[rtx->cur->nr++], page,
+		    FB_BLOCK_PAGES << PAGE_SHIFT, 0);
+	if (rtx->cur->nr == FB_RANGES_PER_REQ)
+		fb_rtx_submit(rtx);
+}
+
+/* Send what is left and wait until the host has discarded every range. */
+int fb_rtx_end(struct fb_rtx *rtx)
+{
+	if (rtx->cur && rtx->cur->nr && !rtx->err)
+		fb_rtx_submit(rtx);
+	rtx->cur = NULL;
+	while (rtx->inflight && !rtx->err)
+		rtx->err = fb_rtx_reap(rtx);
+	return rtx->err;
 }

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fastballoon 2 MiB blocks: how they are taken, surrendered, given back,
+ * and how 4 KiB pages are traded for them over time ("healing").
+ *
+ * A block is 512 contiguous, 2 MiB-aligned frames: exactly what the host
+ * backs with one huge page. Surrendering whole blocks lets the host free
+ * whole huge pages (hugetlbfs) and keeps the rest of its THPs intact, where
+ * 4 KiB ballooning splits every huge page it touches.
+ *
+ * Blocks are not migratable (like vmw_balloon's 2 MiB pages): a pageblock we
+ * own entirely is no obstacle to compaction, and moving it page by page
+ * would scatter it.
+ */
+#include <linux/gfp.h>
+#include <linux/mm.h>
+#include <linux/page-flags.h>
+
+#include "fastballoon.h"
+
+/* page_private() of a block's first page. */
+#define FB_BLK_CONTIG	BIT(0)	/* from alloc_contig_range: 512 single pages */
+#define FB_BLK_RANGED	BIT(1)	/* surrendered as a range, not as PFNs */
+
+/*
+ * A free block, or nothing: no reclaim, no compaction, no warning. Making
+ * blocks is defrag.c's job, within its time bound.
+ */
+struct page *fb_block_alloc(void)
+{
+	gfp_t gfp = (GFP_HIGHUSER_MOVABLE | __GFP_NOWARN | __GFP_NOMEMALLOC |
+		     __GFP_NORETRY) & ~__GFP_RECLAIM;
+
+	return alloc_pages(gfp, FB_BLOCK_ORDER);
+}
+
+/*
+ * Auto takes the range path only where it is sound and useful: the host
+ * offered the reporting queue, did not ask to hear about every page
+ * (MUST_TELL_HOST), and free pages are not poisoned with a non-zero pattern
+ * (QEMU then keeps reported ranges instead of discarding them).
+ */
+bool fb_use_ranges(struct fb_balloon *fb)
+{
+	unsigned int path = READ_ONCE(fb->cfg.path);
+
+	if (!fb->vqs[FB_VQ_REPORT])
+		return false;
+	if (path == FB_PATH_REPORT)
+		return true;
+	if (path == FB_PATH_INFLATE)
+		return false;
+	if (fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST))
+		return false;
+	if (fb_has(fb, VIRTIO_BALLOON_F_PAGE_POISON) && !want_init_on_free())
+		return false;
+	return true;
+}
+
+/* Can this device use @path? 0, or why not. */
+int fb_path_valid(struct fb_balloon *fb, unsigned int path)
+{
+	if (path > FB_PATH_REPORT)
+		return -EINVAL;
+	if (path != FB_PATH_REPORT)
+		return 0;
+	if (!fb->vqs[FB_VQ_REPORT])
+		return -EOPNOTSUPP;
+	if (fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST))
+		return -EPERM;
+	return 0;
+}
+
+static void fb_block_mark(struct page *head, bool offline)
+{
+	unsigned long i;
+
+	for (i = 0; i < FB_BLOCK_PAGES; i++) {
+		if (offline)
+			__SetPageOffline(head + i);
+		else
+			__ClearPageOffline(head + i);
+	}
+}
+
+/*
+ * Account a block we now own (caller holds @fb->lock and surrenders it to
+ * the host). Its pages are marked offline, as every balloon's pages are, so
+ * that dump tools skip them.
+ */
+void fb_block_take(struct fb_balloon *fb, struct page *head, bool contig,
+		   struct list_head *list)
+{
+	lockdep_assert_held(&fb->lock);
+	fb_block_mark(head, true);
+	set_page_private(head, contig ? FB_BLK_CONTIG : 0);
+	if (!fb_has(fb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
+		adjust_managed_page_count(head, -(long)FB_BLOCK_PAGES);
+	list_add(&head->lru, list);
+	fb->nr_blocks++;
+	fb->nr_pages += FB_BLOCK_PAGES;
+}
+
+static void fb_block_set_ranged(struct page *head)
+{
+	set_page_private(head, page_private(head) | FB_BLK_RANGED);
+}
+
+/* Give a block back to the page allocator (off every list already). */
+void fb_block_free(struct fb_balloon *fb, struct page *head)
+{
+	unsigned long flags = page_private(head);
+
+	set_page_private(head, 0);
+	fb_block_mark(head, false);
+	if (!fb_has(fb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
+		adjust_managed_page_count(head, FB_BLOCK_PAGES);
+	if (flags & FB_BLK_CONTIG)
+		free_contig_range(page_to_pfn(head), FB_BLOCK_PAGES);
+	else
+		__free_pages(head, FB_BLOCK_ORDER);
+}
+
+/*
+ * Turn one held block into 512 single balloon pages (migratable, on the
+ * 4 KiB list), so that a deflate can stop at an exact page count. The host
+ * is not involved: the pages stay surrendered. False if no block is held.
+ */
+bool fb_block_to_small(struct fb_balloon *fb)
+{
+	struct page *head;
+	unsigned long i;
+	LIST_HEAD(pages);
+
+	lockdep_assert_held(&fb->lock);
+	head = list_first_entry_or_null(&fb->blocks, struct page, lru);
+	if (!head)
+		return false;
+	list_del(&head->lru);
+	fb->nr_blocks--;
+	fb_block_mark(head, false);
+	if (!(page_private(head) & FB_BLK_CONTIG))
+		split_page(head, FB_BLOCK_ORDER);
+	set_page_private(head, 0);
+	for (i = 0; i < FB_BLOCK_PAGES; i++)
+		list_add(&head[i].lru, &pages);
+	balloon_page_list_enqueue(&fb->bdev, &pages);
+	return true;
+}
+
+/*
+ * Take up to @nr blocks out of the balloon and give them to the guest.
+ * Blocks surrendered as PFNs are announced on the deflate queue (if @tell);
+ * ranges need no word: the host already discarded them and will fault fresh
+ * pages in on first touch. Without MUST_TELL_HOST the memory goes back
+ * before the host has read the message. Returns blocks released.
+ */
+unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,
+				bool tell)
+{
+	bool must_tell = fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST);
+	struct page *head, *next;
+	unsigned long got = 0;
+	struct fb_tx tx;
+	LIST_HEAD(list);
+	int err = 0;
+
+	lockdep_assert_held(&fb->lock);
+	while (got < nr && !list_empty(&fb->blocks)) {
+		head = list_first_entry(&fb->blocks, struct page, lru);
+		list_move(&head->lru, &list);
+		got++;
+	}
+	if (!got)
+		return 0;
+
+	if (tell) {
+		fb_tx_begin(&tx, fb, FB_VQ_DEFLATE);
+		list_for_each_entry(head, &list, lru)
+			if (!(page_private(head) & FB_BLK_RANGED))
+				fb_tx_block(&tx, page_to_pfn(head), false);
+		if (must_tell)
+			err = fb_tx_end(&tx);
+	}
+	if (err && must_tell) {
+		/* The host insisted and could not be told: keep them. */
+		list_splice(&list, &fb->blocks);
+		return 0;
+	}
+	list_for_each_entry_safe(head, next, &list, lru) {
+		list_del(&head->lru);
+		fb_block_free(fb, head);
+	}
+	if (tell && !must_tell)
+		fb_tx_end(&tx);
+	fb->nr_blocks -= got;
+	fb->nr_pages -= got * FB_BLOCK_PAGES;
+	return got;
+}
+
+/*
+ * Surrender blocks just taken: as ranges through the reporting queue, or as
+ * PFNs through the inflate queue. @list holds heads linked through lru;
+ * they are moved onto @fb->blocks.
+ */
+void fb_surrender_blocks(struct fb_balloon *fb, struct list_head *list,
+			 struct fb_tx *tx)
+{
+	struct page *head, *next;
+	struct fb_rtx rtx;
+
+	lockdep_assert_held(&fb->lock);
+	if (list_empty(list))
+		return;
+	if (fb_use_ranges(fb)) {
+		mutex_lock(&fb->report_lock);
+		fb_rtx_begin(&rtx, fb);
+		list_for_each_entry(head, list, lru) {
+			fb_rtx_block(&rtx, head);
+			fb_block_set_ranged(head);
+		}
+		fb_rtx_end(&rtx);
+		mutex_unlock(&fb->report_lock);
+	} else {
+		list_for_each_entry(head, list, lru)
+			fb_tx_block(tx, page_to_pfn(head), fb->chain_blocks);
+	}
+	list_for_each_entry_safe(head, next, list, lru)
+		list_move(&head->lru, &fb->blocks);
+}
+
+/*
+ * Healing: while the balloon holds 4 KiB pages, trade them for whole blocks,
+ * FB_BLOCK_PAGES at a time: take a block (free or evacuated), surrender it,
+ * then give back 512 single pages. The balloon's size never changes.
+ */
+#define FB_HEAL_TRADES_PER_PASS	32
+
+static bool fb_heal_one(struct fb_balloon *fb, unsigned long deadline)
+{
+	struct page *head;
+	bool contig = false;
+	struct fb_tx tx;
+	LIST_HEAD(list);
+
+	head = fb_block_alloc();
+	if (!head) {
+		head = fb_defrag_block(fb, deadline);
+		contig = true;
+	}
+	if (!head)
+		return false;
+
+	/* Account the block, then surrender it like any inflate would. */
+	fb_block_take(fb, head, contig, &list);
+	fb_tx_begin(&tx, fb, FB_VQ_INFLATE);
+	fb_surrender_blocks(fb, &list, &tx);
+	fb_tx_end(&tx);
+
+	fb_release_small(fb, FB_BLOCK_PAGES, !fb->dead);
+	fb_count(fb, FB_CNT_HEAL_TRADES, 1);
+	return true;
+}
+
+void fb_heal_func(struct work_struct *work)
+{
+	struct fb_balloon *fb = container_of(to_delayed_work(work),
+					     struct fb_balloon, heal_work);
+	unsigned long deadline;
+	unsigned int i;
+
+	if (READ_ONCE(fb->cfg.defrag) != FB_DEFRAG_HEAL ||
+	    READ_ONCE(fb->cfg.max_order) < FB_BLOCK_ORDER)
+		return;
+
+	mutex_lock(&fb->lock);
+	deadline = jiffies + msecs_to_jiffies(READ_ONCE(fb->cfg.defrag_ms));
+	for (i = 0; i < FB_HEAL_TRADES_PER_PASS; i++) {
+		if (fb->dead || READ_ONCE(fb->pressure_hold) ||
+		    fb->nr_pages - fb->nr_blocks * FB_BLOCK_PAGES < FB_BLOCK_PAGES)
+			break;
+		if (!fb_heal_one(fb, deadline))
+			break;
+	}
+	mutex_unlock(&fb->lock);
+
+	fb_queue_heal(fb);
+}
+
+/* Come back later if there is anything left to heal. */
+void fb_queue_heal(struct fb_balloon *fb)
+{
+	unsigned long flags;
+
+	if (READ_ONCE(fb->cfg.defrag) != FB_DEFRAG_HEAL)
+		return;
+	if (READ_ONCE(fb->nr_pages) - READ_ONCE(fb->nr_blocks) * FB_BLOCK_PAGES <
+	    FB_BLOCK_PAGES)
+		return;
+	spin_lock_irqsave(&fb->stop_lock, flags);
+	if (!fb->stop)
+		queue_delayed_work(system_freezable_wq, &fb->heal_work,
+				   msecs_to_jiffies(READ_ONCE(fb->cfg.heal_ms)));
+	spin_unlock_irqrestore(&fb->stop_lock, flags);
+}
