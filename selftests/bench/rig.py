@@ -294,8 +294,8 @@ class Rig:
                 return t
             if t > timeout:
                 raise Broken("target not reached: guest at %d MiB, wanted "
-                             "%d MiB after %d s" % (a // MIB, guest_bytes // MIB,
-                                                    timeout))
+                             "%d MiB after %.1f s" % (a // MIB,
+                                                      guest_bytes // MIB, t))
             if not self.g.alive():
                 raise Broken("QEMU died while ballooning")
             time.sleep(POLL_S)
