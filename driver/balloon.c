@@ -341,11 +341,21 @@ void fb_size_func(struct work_struct *work)
 	}
 	fb_update_actual(fb);
 
-	/* More to do: go on at once, or after a pause if we got stuck. */
-	if (got == want)
+	/*
+	 * More to do: go on at once; after a short pass, pause, and pause
+	 * longer each time nothing at all could be taken (the host may ask
+	 * for more than the guest can give), so that we don't spin.
+	 */
+	if (got == want) {
+		fb->retry_delay = FB_RETRY_DELAY;
 		fb_queue_size_work_delayed(fb, 0);
-	else
-		fb_queue_size_work_delayed(fb, FB_RETRY_DELAY);
+	} else if (got) {
+		fb->retry_delay = FB_RETRY_DELAY;
+		fb_queue_size_work_delayed(fb, fb->retry_delay);
+	} else {
+		fb_queue_size_work_delayed(fb, fb->retry_delay);
+		fb->retry_delay = min(fb->retry_delay * 2, FB_RETRY_MAX);
+	}
 	fb_queue_heal(fb);
 }
 

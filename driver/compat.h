@@ -44,9 +44,10 @@
 #endif
 
 /*
- * The upstream series "mm, treewide: introduce NR_PAGE_ORDERS" (6.8) replaced the exclusive MAX_ORDER with the inclusive
- * MAX_PAGE_ORDER. FB_MAX_ORDER is the largest order the buddy allocator
- * hands out, on every kernel.
+ * The upstream series "mm, treewide: introduce NR_PAGE_ORDERS" (6.8)
+ * replaced the exclusive MAX_ORDER with the inclusive MAX_PAGE_ORDER.
+ * FB_MAX_ORDER is the largest order the buddy allocator hands out, on every
+ * kernel.
  */
 #ifdef MAX_PAGE_ORDER
 #define FB_MAX_ORDER	MAX_PAGE_ORDER
@@ -70,9 +71,9 @@
 #define FB_NR_STATS	16
 
 /*
- * Upstream "virtio: create struct virtqueue_info" (6.11) folded the callback and name arrays into one array
- * of struct virtqueue_info. fb_find_vqs() takes the two arrays on every
- * kernel.
+ * Upstream "virtio: create struct virtqueue_info" (6.11) folded the
+ * callback and name arrays into one array of struct virtqueue_info.
+ * fb_find_vqs() takes the two arrays on every kernel.
  */
 static inline int fb_find_vqs(struct virtio_device *vdev, unsigned int nvqs,
 			      struct virtqueue *vqs[],

@@ -27,7 +27,7 @@
 /* Pageblocks with more pages in use than this are not worth emptying. */
 #define FB_DEFRAG_MAX_USED	(FB_BLOCK_PAGES * 3 / 4)
 /* Candidates kept per scan (each is one word). */
-#define FB_DEFRAG_MAX_CAND	(1U << 16)
+#define FB_DEFRAG_MAX_CAND	BIT(16)
 
 /*
  * Pages in use in the pageblock at @page that would have to move, or -1 if

@@ -40,7 +40,7 @@ enum fb_vq {
 #define FB_CHUNK_PAGES		(64UL << (20 - PAGE_SHIFT))
 /* A 2 MiB block: the unit the host backs with one huge page. */
 #define FB_BLOCK_ORDER		(FB_BLOCK_SHIFT - PAGE_SHIFT)
-#define FB_BLOCK_PAGES		(1UL << FB_BLOCK_ORDER)
+#define FB_BLOCK_PAGES		BIT(FB_BLOCK_ORDER)
 /* Ranges per reporting-queue request: two requests fill QEMU's 32-entry ring. */
 #define FB_RANGES_PER_REQ	16
 #define FB_NR_RBUFS		2
@@ -48,6 +48,7 @@ enum fb_vq {
 #define FB_HOST_TIMEOUT		(30 * HZ)
 /* Back-off when the guest has no memory to give. */
 #define FB_RETRY_DELAY		msecs_to_jiffies(200)
+#define FB_RETRY_MAX		(10 * HZ)
 
 /**
  * struct fb_buf - one descriptor's worth of PFNs.
@@ -186,6 +187,8 @@ enum fb_counter {
  * @stop: set on remove/freeze so that callbacks queue no more work.
  * @dead: the host stopped answering; no more requests go out (@lock).
  * @size_work: moves the balloon towards the target (freezable wq).
+ * @retry_delay: how long @size_work waits after a pass that got nothing;
+ *	doubles up to FB_RETRY_MAX, reset by progress or a new target.
  * @stats_work: refills the stats queue when the host asks.
  * @lock: serialises inflate, deflate and migration, and with them every use
  *	of the inflate/deflate queues and of @bufs (sleeps: never taken in
@@ -229,20 +232,21 @@ struct fb_balloon {
 	struct virtio_device *vdev;
 	struct virtqueue *vqs[FB_VQ_MAX];
 
-	spinlock_t stop_lock;
+	spinlock_t stop_lock;		/* see above: guards @stop */
 	bool stop;
 	bool dead;
 	struct delayed_work size_work;
+	unsigned long retry_delay;
 	struct work_struct stats_work;
 
-	struct mutex lock;
+	struct mutex lock;		/* see above: the balloon itself */
 	struct balloon_dev_info bdev;
 	struct list_head blocks;
 	unsigned long nr_blocks;
 	unsigned long nr_pages;
 	bool chain_blocks;
 	unsigned int small_order;
-	struct mutex report_lock;
+	struct mutex report_lock;	/* see above: the reporting queue */
 	struct fb_rbuf rbufs[FB_NR_RBUFS];
 	struct fb_config cfg;
 	struct fb_defrag_state dfg;
@@ -259,7 +263,7 @@ struct fb_balloon {
 	u32 hint_cmd;
 	__virtio32 hint_active;
 	__virtio32 hint_stop;
-	spinlock_t hint_lock;
+	spinlock_t hint_lock;		/* see above: hinted blocks */
 	struct list_head hint_pages;
 	unsigned long hint_nr_blocks;
 	struct shrinker *hint_shrinker;

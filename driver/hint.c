@@ -18,7 +18,7 @@
 #include "fastballoon.h"
 
 #define FB_HINT_ORDER	FB_MAX_ORDER
-#define FB_HINT_PAGES	(1UL << FB_HINT_ORDER)
+#define FB_HINT_PAGES	BIT(FB_HINT_ORDER)
 #define FB_HINT_GFP	(__GFP_NORETRY | __GFP_NOWARN | __GFP_NOMEMALLOC)
 #define FB_HINT_READ	0
 

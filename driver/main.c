@@ -125,6 +125,7 @@ static void fb_config_changed(struct virtio_device *vdev)
 	if (!fb->stop) {
 		/* A new target from the host ends a pressure hold. */
 		WRITE_ONCE(fb->pressure_hold, false);
+		fb->retry_delay = FB_RETRY_DELAY;
 		mod_delayed_work(system_freezable_wq, &fb->size_work, 0);
 		fb_hint_config_changed(fb);
 	}
@@ -225,6 +226,7 @@ static int fb_probe(struct virtio_device *vdev)
 	mutex_init(&fb->lock);
 	init_waitqueue_head(&fb->acked);
 	fb_config_defaults(&fb->cfg);
+	fb->retry_delay = FB_RETRY_DELAY;
 	fb->chain_blocks = fb_chain_blocks(vdev);
 	fb_balloon_init(fb);
 
@@ -372,6 +374,7 @@ static struct virtio_driver fb_driver = {
 	.restore = fb_restore,
 #endif
 };
+
 static int __init fb_init(void)
 {
 	int err = fb_check_params();
