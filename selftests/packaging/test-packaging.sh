@@ -17,8 +17,10 @@
 # file, no depmod output that was not there before.
 #
 # Needs root, dkms, make and the headers. Exit status (kselftest's): 0 all
-# passed, 1 something failed, 4 skipped (not root, no dkms, no headers, or a
-# fastballoon installation already present that this test must not touch).
+# passed, 1 something failed, 4 skipped (not root, no dkms, no headers, a
+# fastballoon installation already present that this test must not touch, or
+# another run of this test holding the lock for FB_PACKAGING_LOCK_WAIT
+# seconds, 600 by default).
 # Output: "ok N - ..." / "not ok N - ..." lines, details on "# " lines.
 
 # The helper functions run through check(), which shellcheck cannot see.
@@ -300,9 +302,18 @@ system_as_found() {
 # --- preconditions: skip, having changed nothing ---------------------------
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root"
-for cmd in dkms make modinfo depmod gcc; do
+for cmd in dkms make modinfo depmod gcc flock; do
 	command -v "$cmd" >/dev/null || skip_all "$cmd not installed"
 done
+
+# One run at a time (make check-packaging and selftests/qemu/run_tests.py
+# both start this test): a second run would find the first one's install,
+# or worse, remove it under its feet. Wait for the other to finish.
+lockdir=/run/lock
+[ -d "$lockdir" ] || lockdir=/tmp
+exec 9>"$lockdir/$NAME-packaging.lock"
+flock -w "${FB_PACKAGING_LOCK_WAIT:-600}" 9 ||
+	skip_all "another packaging test still holds $lockdir/$NAME-packaging.lock"
 
 for hdr in /usr/src/linux-headers-6.1.*-amd64 /usr/src/linux-headers-6.12.*-amd64; do
 	rel=$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' \
