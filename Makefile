@@ -12,6 +12,8 @@
 #   make install [DESTDIR=] [PREFIX=/usr/local]    / make uninstall
 #   make dkms-install [KVER=] / make dkms-uninstall
 #   make check [KERNELS="6.1 6.12"]                 guest test suite under QEMU
+#   make bench [KERNELS=...]  both drivers side by side (selftests/bench)
+#   make deps                 apt-install what check and bench need (root)
 #   make check-packaging      selftests/packaging (root; installs, then cleans up)
 
 # The one place the version lives; dkms.conf's PACKAGE_VERSION must match
@@ -62,7 +64,7 @@ DKMS_FILES := Kbuild Makefile dkms.conf fastballoon.conf \
 DEPMOD = $(if $(DESTDIR),@echo "DESTDIR set: not running depmod",depmod -a $(KVER))
 
 .PHONY: all modules tools clean install uninstall dkms-files dkms-install \
-	dkms-uninstall check check-packaging
+	dkms-uninstall deps check bench check-packaging
 
 all: modules $(TOOLS)
 
@@ -124,17 +126,20 @@ dkms-uninstall:
 	rm -rf $(DKMS_DIR)
 	rm -f $(MODPROBE_D)/fastballoon.conf
 
-# One run per kernel in KERNELS (e.g. KERNELS="6.1 6.12"); all run, and
-# check fails if any did.
-check:
-ifeq ($(strip $(KERNELS)),)
-	python3 selftests/qemu/run_tests.py
-else
-	@rc=0; for k in $(KERNELS); do \
-		echo "python3 selftests/qemu/run_tests.py --kernel $$k"; \
-		python3 selftests/qemu/run_tests.py --kernel $$k || rc=1; \
-	done; exit $$rc
-endif
+# Both runners take one series per --kernel (default: all), so KERNELS="6.1
+# 6.12" means one run per kernel; all run, and the target fails if any did.
+per_kernel = $(if $(strip $(KERNELS)),@rc=0; for k in $(KERNELS); do \
+	echo "$(1) --kernel $$k"; $(1) --kernel $$k || rc=1; done; exit $$rc,$(1))
+
+# Idempotent and quick once everything is installed.
+deps:
+	bash selftests/deps.sh
+
+check: deps
+	$(call per_kernel,python3 selftests/qemu/run_tests.py)
+
+bench: deps
+	$(call per_kernel,python3 selftests/bench/bench.py)
 
 # The packaging test exits 4 when it skips (not root, no dkms, ...); it says
 # so itself, and a skip is not a make error.
