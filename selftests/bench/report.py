@@ -49,9 +49,11 @@ def fmt_val(fig, v):
     if isinstance(v, float) and math.isinf(v):
         return "inf"
     try:
-        return fig.fmt % v
+        s = fig.fmt % v
     except TypeError:
         return str(v)
+    # -0.3 MiB is "0", not "-0".
+    return s[1:] if s.startswith("-") and not s.strip("-0.") else s
 
 
 def fmt_ratio(r):
