@@ -44,6 +44,7 @@
 	"page_poison",		\
 	"reporting",		\
 }
+
 #define FB_NR_FEATURES		6
 
 #endif /* _UAPI_LINUX_FASTBALLOON_H */
