@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fbqemu  # noqa: E402
@@ -127,9 +128,10 @@ class Ctx:
                         "echo \"$f=$(cat $f)\"; done")
         vals = dict(ln.split("=", 1) for ln in out.splitlines() if "=" in ln)
         res = {}
-        for key, name in FB_ATTRS.items():
+        for name in FB_ATTRS.values():
             check(name in vals, "fastballoon attribute %s missing", name)
-            res[key] = vals[name] if key == "features" else int(vals[name])
+            res[name] = vals[name] if name == FB_ATTRS["features"] \
+                else int(vals[name])
         return res
 
     def ksft(self, prog, env=None, timeout=600):
@@ -643,6 +645,8 @@ def run_group(res, kimg, initrd, args, group, selected):
         except (Fail, FbError) as e:
             verdict, detail = "not ok", "%s%s" % (
                 "" if isinstance(e, Fail) else type(e).__name__ + ": ", e)
+        except Exception:   # a bug in the test itself: report, go on
+            verdict, detail = "not ok", "test crashed:\n" + traceback.format_exc()
         if guest is not None:
             bad = guest.health(offset)
             offset = guest.console_size()
