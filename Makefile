@@ -12,6 +12,7 @@
 #   make install [DESTDIR=] [PREFIX=/usr/local]    / make uninstall
 #   make dkms-install [KVER=] / make dkms-uninstall
 #   make check [KERNELS="6.1 6.12"]                 guest test suite under QEMU
+#   make demo [KERNELS=6.1]   boot a guest and watch fastballoon inflate and deflate
 #   make bench [KERNELS=...]  both drivers side by side (selftests/bench)
 #   make deps                 apt-install what check and bench need (root)
 #   make check-packaging      selftests/packaging (root; installs, then cleans up)
@@ -137,6 +138,9 @@ deps:
 
 check: deps
 	$(call per_kernel,python3 selftests/qemu/run_tests.py)
+
+demo: deps
+	python3 selftests/demo.py $(if $(KERNELS),--kernel $(firstword $(KERNELS)))
 
 bench: deps
 	$(call per_kernel,python3 selftests/bench/bench.py)
