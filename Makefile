@@ -65,7 +65,7 @@ DKMS_FILES := Kbuild Makefile dkms.conf fastballoon.conf \
 DEPMOD = $(if $(DESTDIR),@echo "DESTDIR set: not running depmod",depmod -a $(KVER))
 
 .PHONY: all modules tools clean install uninstall dkms-files dkms-install \
-	dkms-uninstall deps check bench check-packaging
+	dkms-uninstall deps check bench check-packaging demo
 
 all: modules $(TOOLS)
 
