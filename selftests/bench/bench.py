@@ -164,8 +164,10 @@ def build_guest_programs():
 
 # -------------------------------------------------------------- running
 
-def run_driver(kimg, initrd, scen, driver, reps, tag, cmdline=""):
-    """All reps of @scen with @driver: one boot, a fresh one after a break."""
+def run_driver(kimg, initrd, scen, driver, reps, tag, cmdline="",
+               boot_per_rep=False):
+    """All reps of @scen with @driver: one boot (a fresh one after a break,
+    or for every rep with @boot_per_rep)."""
     runs = {"reps": [], "boots": []}
     rig = None
     logdir = os.path.join(bench_cache(), "logs")
@@ -189,6 +191,10 @@ def run_driver(kimg, initrd, scen, driver, reps, tag, cmdline=""):
                          for f in scen.figures[:3] if f.key in figs]
                 log("%s: %s (%.0f s)" % (name, " ".join(shown),
                                          time.monotonic() - t0))
+                if boot_per_rep:
+                    rig.save_console("last")
+                    rig.stop()
+                    rig = None
             except Broken as e:
                 where = rig.save_console("rep%d" % (i + 1)) if rig else None
                 msg = str(e) + ("  [console: %s]" % where if where else "")
@@ -208,7 +214,8 @@ def run_driver(kimg, initrd, scen, driver, reps, tag, cmdline=""):
 
 def run_kernel(series, args, scens):
     kres = {"series": series, "scenarios": {},
-            "guest_cmdline": args.guest_cmdline}
+            "guest_cmdline": args.guest_cmdline,
+            "boot_per_rep": args.boot_per_rep}
     t0 = time.monotonic()
     try:
         pkg = kernels.resolve(series)
@@ -239,7 +246,7 @@ def run_kernel(series, args, scens):
                            "skipped": "fastballoon.ko not built"}
                 continue
             by[drv] = run_driver(kimg, initrd, scen, drv, args.reps, series,
-                                 args.guest_cmdline)
+                                 args.guest_cmdline, args.boot_per_rep)
         by["summary"] = report.summarise(scen, by)
         kres["scenarios"][scen.name] = by
     kres["wall_s"] = round(time.monotonic() - t0)
@@ -260,6 +267,10 @@ def kernel_header(kres, reps):
     load = max([b.get("loadavg_at_boot", 0) for b in boots] or [0])
     lines.append("guest: 2 GiB, 2 vCPUs, TCG; THP enabled=%s; mem auto-init: %s"
                  % ("/".join(thp), "; ".join(init)))
+    lines.append("boots: %s" % ("a fresh guest for every repetition"
+                                if kres.get("boot_per_rep") else
+                                "one per driver and scenario, repetitions "
+                                "follow each other in it"))
     if kres.get("guest_cmdline"):
         lines.append("guest kernel arguments added: " + kres["guest_cmdline"])
     if kres.get("build_problems"):
@@ -316,6 +327,10 @@ def main(argv=None):
     ap.add_argument("--guest-cmdline", default="", metavar="ARGS",
                     help="extra guest kernel arguments, for both drivers "
                     "(e.g. init_on_alloc=0); printed with the results")
+    ap.add_argument("--boot-per-rep", action="store_true",
+                    help="boot a fresh guest for every repetition (default: "
+                    "one boot per driver and scenario; later reps then "
+                    "inherit the host-side state the earlier ones left)")
     ap.add_argument("--list", action="store_true",
                     help="list the scenarios and exit")
     args = ap.parse_args(argv)

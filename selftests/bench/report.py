@@ -24,12 +24,32 @@ def medians(runs, figures):
 
 
 def ratio(fig, intree, fast):
+    """fastballoon vs in-tree, >1 = fastballoon better; None if meaningless.
+
+    A value that prints as zero counts as zero, so that noise around zero
+    (an RSS "drop" of -0.3 MiB) makes no ratio.  A figure where higher is
+    better and the in-tree driver got nothing (or less) while fastballoon
+    got something is "inf".
+    """
     if fig.better is None or intree is None or fast is None:
         return None
-    num, den = (intree, fast) if fig.better == "lower" else (fast, intree)
-    if den == 0:
-        return math.inf if num > 0 else (1.0 if num == 0 else None)
-    return num / den
+    a, b = _zeroed(fig, intree), _zeroed(fig, fast)
+    if fig.better == "lower":
+        if a < 0 or b < 0:
+            return None
+        if b == 0:
+            return math.inf if a > 0 else None
+        return a / b
+    if a <= 0:
+        return math.inf if b > 0 else None
+    return max(b, 0) / a
+
+
+def _zeroed(fig, v):
+    try:
+        return 0.0 if float(fig.fmt % v) == 0 else float(v)
+    except (TypeError, ValueError):
+        return float(v)
 
 
 def verdict(fig, intree, fast, r):

@@ -189,9 +189,9 @@ def rep_fragmented(rig, notes, mib=700):
 
 def _inflate_figs(speed_target):
     return [
-        Fig("inflate_s", "inflate 1280 MiB (s)", "%.2f", "lower",
+        Fig("inflate_s", "inflate 1280 MiB (s)", "%.3f", "lower",
             ("ratio", speed_target, ">=%dx faster" % speed_target)),
-        Fig("deflate_s", "deflate 1280 MiB (s)", "%.2f", "lower",
+        Fig("deflate_s", "deflate 1280 MiB (s)", "%.3f", "lower",
             ("ratio", 3, ">=3x faster")),
         Fig("rss_drop_mib", "QEMU RSS drop at target (MiB)", "%.0f", "higher"),
         Fig("rss_drop_frac", "  / 1280 MiB", "%.2f", "higher"),
@@ -227,8 +227,8 @@ SCENARIOS = [
                      "%.0f", "higher"),
                  Fig("qemu_hugetlb_drop_mib", "QEMU HugetlbPages drop (MiB)",
                      "%.0f", "higher"),
-                 Fig("inflate_s", "inflate 1024 MiB (s)", "%.2f", "lower"),
-                 Fig("deflate_s", "deflate 1024 MiB (s)", "%.2f", "lower"),
+                 Fig("inflate_s", "inflate 1024 MiB (s)", "%.3f", "lower"),
+                 Fig("deflate_s", "deflate 1024 MiB (s)", "%.3f", "lower"),
                  Fig("cpu_s_per_gib", "guest CPU s per GiB surrendered",
                      "%.3f", "lower"),
                  Fig("blocks_2m", "fastballoon blocks_2m", "%d", None,
@@ -239,7 +239,7 @@ SCENARIOS = [
     Scenario("fragmented",
              "%d MiB touched, every odd PFN freed and the rest held, "
              "balloon 700 MiB" % FRAG_MIB, {}, False, [
-                 Fig("inflate_s", "inflate 700 MiB (s)", "%.2f", "lower",
+                 Fig("inflate_s", "inflate 700 MiB (s)", "%.3f", "lower",
                      ("ratio", 1, "no slower (>=1x)")),
                  Fig("whole_frac", "ballooned in whole 2 MiB blocks", "%.2f",
                      "higher", ("fast", 0.90, ">=0.90")),
@@ -251,7 +251,7 @@ SCENARIOS = [
                      "%.2f", "higher"),
                  Fig("rss_drop_mib", "QEMU RSS drop at target (MiB)", "%.0f",
                      "higher"),
-                 Fig("deflate_s", "deflate 700 MiB (s)", "%.2f", "lower"),
+                 Fig("deflate_s", "deflate 700 MiB (s)", "%.3f", "lower"),
                  Fig("cpu_s_per_gib", "guest CPU s per GiB surrendered",
                      "%.3f", "lower"),
                  Fig("blocks_2m", "fastballoon blocks_2m", "%d", None,
