@@ -311,6 +311,24 @@ def host_info():
             "cpu": cpu, "cpus": os.cpu_count()}
 
 
+def show(path):
+    with open(path) as f:
+        doc = json.load(f)
+    reps = doc.get("args", {}).get("reps", 0)
+    for kres in doc["kernels"]:
+        scens = [s for s in SCENARIOS if s.name in kres.get("scenarios", {})]
+        for s in scens:
+            by = kres["scenarios"][s.name]
+            by["summary"] = report.summarise(s, by)
+        lines = kernel_header(kres, reps)
+        if "error" not in kres:
+            lines += report.table(kres, scens, reps)
+        print("\n".join(lines))
+    print("\ntotal wall time: %s s (run started %s, host %s)" % (
+        doc.get("wall_s"), doc.get("started"), doc.get("host", {}).get("qemu")))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kernel", default="all",
@@ -331,6 +349,9 @@ def main(argv=None):
                     help="boot a fresh guest for every repetition (default: "
                     "one boot per driver and scenario; later reps then "
                     "inherit the host-side state the earlier ones left)")
+    ap.add_argument("--show", metavar="FILE",
+                    help="print the tables of an earlier --json FILE again "
+                    "and exit (nothing is run)")
     ap.add_argument("--list", action="store_true",
                     help="list the scenarios and exit")
     args = ap.parse_args(argv)
@@ -338,6 +359,8 @@ def main(argv=None):
         for s in SCENARIOS:
             print("%-15s %s" % (s.name, s.title))
         return 0
+    if args.show:
+        return show(args.show)
     if args.reps < 1:
         ap.error("--reps must be at least 1")
     if os.geteuid() != 0:
