@@ -212,7 +212,7 @@ def build_module(kimg, repo=REPO):
               "modules"], check=False, stdout=subprocess.PIPE,
              stderr=subprocess.STDOUT, text=True)
     problems = [ln for ln in p.stdout.splitlines()
-                if re.search(r"(?i)\b(warning|error)\b", ln)]
+                if re.search(r"(?i)\b(warning|error):|\*\*\*", ln)]
     kos = glob.glob(os.path.join(dst, "**", FB_MODULE + ".ko"), recursive=True)
     ko = kos[0] if kos else None
     if p.returncode and not problems:

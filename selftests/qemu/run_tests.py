@@ -696,41 +696,42 @@ def run_kernel(res, series, args, selected):
         res.report("not ok", series, "kernel", "cannot get the kernel: %s" % e)
         return
     print("# kernel %s (%s)" % (kimg.kver, pkg.image), flush=True)
-    extra = {}
-    build_ok = False
-    if "build" in selected:
-        tb = time.monotonic()
-        if not fbqemu.driver_sources_present():
-            res.report("skip", series, "build", "no Kbuild or driver/*.c yet")
-        else:
-            try:
-                b = fbqemu.build_module(kimg)
-                if b.ok:
-                    res.report("ok", series, "build", secs=time.monotonic() - tb)
-                    extra[fbqemu.FB_MODULE] = b.ko
-                    build_ok = True
-                else:
-                    res.report("not ok", series, "build", "make W=1 said:\n" +
-                               "\n".join(b.problems[:20]),
-                               time.monotonic() - tb)
-            except fbqemu.HeadersMissing as e:
-                res.report("not ok", series, "build", str(e))
-    elif args.driver == "fastballoon":
-        b = fbqemu.build_module(kimg)
-        build_ok = b.ko is not None
-        if build_ok:
-            extra[fbqemu.FB_MODULE] = b.ko
     guest_tests = [t for g in GROUPS for t, _ in g[4] if t in selected]
+    extra = {}
+    why_not = None          # why fastballoon.ko is not there to test
+    tb = time.monotonic()
+    if not fbqemu.driver_sources_present():
+        why_not = "no Kbuild or driver/*.c yet"
+        verdict, detail = "skip", why_not
+    else:
+        try:
+            b = fbqemu.build_module(kimg)
+            if b.ko:
+                extra[fbqemu.FB_MODULE] = b.ko
+            else:
+                why_not = "fastballoon.ko did not build"
+            verdict = "ok" if b.ok else "not ok"
+            detail = "" if b.ok else "make W=1 said:\n" + "\n".join(b.problems[:20])
+        except fbqemu.HeadersMissing as e:
+            why_not = str(e)
+            verdict, detail = "not ok", why_not
+    if "build" in selected:
+        res.report(verdict, series, "build", detail, time.monotonic() - tb)
     if not guest_tests:
         return
-    if args.driver == "fastballoon" and not build_ok:
+    if args.driver == "fastballoon" and why_not:
         for t in guest_tests:
-            res.report("not ok", series, t, "fastballoon.ko was not built")
+            res.report("not ok", series, t, why_not)
         return
     workdir = os.path.join(fbqemu.cache_dir(), "run", kimg.kver)
     os.makedirs(workdir, exist_ok=True)
-    initrd = fbqemu.make_initramfs(kimg, os.path.join(workdir, "initrd.gz"),
-                                   extra, fbqemu.build_guest_programs())
+    try:
+        initrd = fbqemu.make_initramfs(kimg, os.path.join(workdir, "initrd.gz"),
+                                       extra, fbqemu.build_guest_programs())
+    except (FbError, subprocess.CalledProcessError) as e:
+        for t in guest_tests:
+            res.report("not ok", series, t, "no initramfs: %s" % e)
+        return
     for group in GROUPS:
         run_group(res, kimg, initrd, args, group, selected)
     print("# %s: %.0f s" % (series, time.monotonic() - t0), flush=True)
