@@ -363,10 +363,9 @@ def make_initramfs(kimg, out, extra_modules=None, bindir=None):
 class Qmp:
     """Minimal QMP client over a unix socket.  Events are kept, not lost."""
 
-    def __init__(self, path, timeout=30):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def __init__(self, sock, timeout=30):
+        self.sock = sock
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
         self.buf = b""
         self.events = []
         self._recv()                      # greeting
@@ -374,7 +373,10 @@ class Qmp:
 
     def _recv(self):
         while b"\n" not in self.buf:
-            data = self.sock.recv(65536)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                raise GuestTimeout("QMP: no answer")
             if not data:
                 raise GuestDied("QMP connection closed")
             self.buf += data
@@ -536,18 +538,19 @@ class Guest:
         if self.hugetlb:
             self._reserve_hugepages()
         open(self.console, "w").close()
-        self.proc = subprocess.Popen(self.qemu_argv(), stdin=subprocess.DEVNULL,
-                                     stdout=open(os.path.join(self.dir, "qemu.out"), "w"),
-                                     stderr=subprocess.STDOUT)
+        with open(os.path.join(self.dir, "qemu.out"), "w") as out:
+            self.proc = subprocess.Popen(self.qemu_argv(),
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT)
         self.t_start = time.monotonic()
         deadline = self.t_start + timeout
         try:
             self.cmd_sock = _connect_unix(os.path.join(self.dir, "cmd.sock"), deadline)
-            _connect_unix(os.path.join(self.dir, "qmp.sock"), deadline).close()
+            self.qmp_conn = Qmp(_connect_unix(os.path.join(self.dir, "qmp.sock"),
+                                              deadline))
         except OSError:
             self._check_alive()
             raise GuestDied("QEMU sockets never appeared")
-        self.qmp_conn = Qmp(os.path.join(self.dir, "qmp.sock"))
         while READY_MARK not in self.read_console():
             self._check_alive()
             if time.monotonic() > deadline:
@@ -571,8 +574,14 @@ class Guest:
 
     def _check_alive(self):
         if self.proc is not None and self.proc.poll() is not None:
-            raise GuestDied("QEMU exited with %s; console tail:\n%s" % (
-                self.proc.returncode, self.console_tail()))
+            try:
+                with open(os.path.join(self.dir, "qemu.out")) as f:
+                    said = f.read().strip()
+            except OSError:
+                said = ""
+            raise GuestDied("QEMU exited with %s%s; console tail:\n%s" % (
+                self.proc.returncode, ": " + said if said else "",
+                self.console_tail()))
 
     def shutdown(self):
         if self.qmp_conn:

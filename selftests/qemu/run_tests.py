@@ -12,6 +12,7 @@ any test failed.  See README.md beside this file for what each test asserts.
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,13 +72,9 @@ class Ctx:
     def __init__(self, guest, driver, note):
         self.g = guest
         self.driver = driver
-        self.other = "virtio_balloon" if driver == "fastballoon" else None
         self.note = note        # a test adds facts worth printing here
 
     # -- the balloon device and its driver
-
-    def dev(self):
-        return self.g.sh("fb-dev")
 
     def bound(self):
         """Name of the driver bound to the balloon device, or None."""
@@ -125,7 +122,7 @@ class Ctx:
         return self.g.sh("cat $(fb-dev)/features")
 
     def fb(self):
-        """fastballoon's sysfs attributes as {key: value}, {} otherwise."""
+        """fastballoon's uapi attributes as {name: value}; {} if not bound."""
         if self.bound() != "fastballoon":
             return {}
         out = self.g.sh("cd $(fb-dev)/fastballoon && for f in *; do "
@@ -147,8 +144,9 @@ class Ctx:
         """Run a kselftest program in the guest; Fail/Skip on its verdict."""
         pre = " ".join("%s=%s" % kv for kv in (env or {}).items())
         rc, out = self.g.run("%s %s" % (pre, prog), timeout=timeout)
-        if rc == KSFT_SKIP or (rc == 0 and "# SKIP" in out and
-                               "# PASSED: 0" in out):
+        tot = re.search(r"# Totals: pass:(\d+) fail:\d+ .*skip:(\d+)", out)
+        if rc == KSFT_SKIP or (rc == 0 and tot and tot.group(1) == "0" and
+                               tot.group(2) != "0"):
             raise Skip("%s: %s" % (prog, _last_lines(out, 3)))
         check(rc == 0, "%s exited %d:\n%s", prog, rc, _last_lines(out, 15))
         return out
@@ -639,52 +637,54 @@ def run_group(res, kimg, initrd, args, group, selected):
     where = kimg.series
     guest = None
     offset = 0
-    for tname, fn in tests:
-        if tname not in selected:
-            continue
-        t0 = time.monotonic()
-        note = []
-        if getattr(fn, "fastballoon_only", False) and args.driver != "fastballoon":
-            res.report("skip", where, tname, "fastballoon only")
-            continue
-        try:
-            if guest is None or not guest.alive():
-                if guest is not None:
+    try:
+        for tname, fn in tests:
+            if tname not in selected:
+                continue
+            t0 = time.monotonic()
+            note = []
+            if getattr(fn, "fastballoon_only", False) and args.driver != "fastballoon":
+                res.report("skip", where, tname, "fastballoon only")
+                continue
+            try:
+                if guest is None or not guest.alive():
+                    if guest is not None:
+                        guest.shutdown()
+                    guest = fbqemu.Guest(kimg, initrd, mem_mib=GUEST_MIB,
+                                         balloon_props=props, cmdline=cmdline,
+                                         driver=boot_driver or args.driver,
+                                         keep=args.keep)
+                    offset = 0
+                    guest.boot()
+                fn(Ctx(guest, args.driver, note))
+                verdict, detail = "ok", "; ".join(note)
+            except Skip as e:
+                verdict, detail = "skip", str(e)
+            except (Fail, FbError) as e:
+                verdict, detail = "not ok", "%s%s" % (
+                    "" if isinstance(e, Fail) else type(e).__name__ + ": ", e)
+            except Exception:   # a bug in the test itself: report, go on
+                verdict, detail = "not ok", "test crashed:\n" + traceback.format_exc()
+            if guest is not None:
+                bad = guest.health(offset)
+                offset = guest.console_size()
+                if bad:
+                    verdict = "not ok"
+                    detail = "guest console: %s\n%s" % (bad[0], "\n".join(
+                        bad[1:8]) + ("\n" + detail if detail else ""))
+                if verdict == "not ok":
+                    # A failed test may leave anything behind: start afresh.
+                    log = save_console(guest, kimg.series, name)
                     guest.shutdown()
-                guest = fbqemu.Guest(kimg, initrd, mem_mib=GUEST_MIB,
-                                     balloon_props=props, cmdline=cmdline,
-                                     driver=boot_driver or args.driver,
-                                     keep=args.keep)
-                offset = 0
-                guest.boot()
-            fn(Ctx(guest, args.driver, note))
-            verdict, detail = "ok", "; ".join(note)
-        except Skip as e:
-            verdict, detail = "skip", str(e)
-        except (Fail, FbError) as e:
-            verdict, detail = "not ok", "%s%s" % (
-                "" if isinstance(e, Fail) else type(e).__name__ + ": ", e)
-        except Exception:   # a bug in the test itself: report, go on
-            verdict, detail = "not ok", "test crashed:\n" + traceback.format_exc()
+                    detail += "\nconsole log: %s" % log
+                    guest = None
+            res.report(verdict, where, tname, detail, time.monotonic() - t0)
+    finally:
         if guest is not None:
-            bad = guest.health(offset)
-            offset = guest.console_size()
-            if bad:
-                verdict = "not ok"
-                detail = "guest console: %s\n%s" % (bad[0], "\n".join(
-                    bad[1:8]) + ("\n" + detail if detail else ""))
-            if verdict == "not ok" and guest.alive():
-                # A failed test may leave anything behind: start afresh.
-                log = save_console(guest, kimg.series, name)
-                guest.shutdown()
-                detail += "\nconsole log: %s" % log
-                guest = None
-        res.report(verdict, where, tname, detail, time.monotonic() - t0)
-    if guest is not None:
-        save_console(guest, kimg.series, name)
-        if args.keep:
-            print("# kept %s" % guest.dir)
-        guest.shutdown()
+            save_console(guest, kimg.series, name)
+            if args.keep:
+                print("# kept %s" % guest.dir)
+            guest.shutdown()
 
 
 def run_kernel(res, series, args, selected):
