@@ -192,39 +192,32 @@ static void fb_release_pages(struct fb_balloon *fb, struct list_head *pages)
 }
 
 /*
- * Give up to @nr single pages back to the guest. If @tell, the host hears
+ * Give up to @nr single pages back to the guest. With @tx, the host hears
  * about them; when it insisted on hearing first (MUST_TELL_HOST) and could
  * not be told, the pages stay in the balloon. Caller holds @fb->lock.
  */
 unsigned long fb_release_small(struct fb_balloon *fb, unsigned long nr,
-			       bool tell)
+			       struct fb_tx *tx)
 {
 	bool must_tell = fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST);
 	unsigned long small = fb->nr_pages - fb->nr_blocks * FB_BLOCK_PAGES;
 	struct page *page;
 	unsigned long got;
-	struct fb_tx tx;
 	LIST_HEAD(pages);
-	int err = 0;
 
 	lockdep_assert_held(&fb->lock);
 	got = balloon_page_list_dequeue(&fb->bdev, &pages, min(nr, small));
 	if (!got)
 		return 0;
-	if (tell) {
-		fb_tx_begin(&tx, fb, FB_VQ_DEFLATE);
+	if (tx) {
 		list_for_each_entry(page, &pages, lru)
-			fb_tx_pfn(&tx, page_to_pfn(page));
-		if (must_tell)
-			err = fb_tx_end(&tx);
-	}
-	if (err && must_tell) {
-		balloon_page_list_enqueue(&fb->bdev, &pages);
-		return 0;
+			fb_tx_pfn(tx, page_to_pfn(page));
+		if (must_tell && fb_tx_end(tx)) {
+			balloon_page_list_enqueue(&fb->bdev, &pages);
+			return 0;
+		}
 	}
 	fb_release_pages(fb, &pages);
-	if (tell && !must_tell)
-		fb_tx_end(&tx);
 	fb->nr_pages -= got;
 	return got;
 }
@@ -237,7 +230,7 @@ unsigned long fb_release_small(struct fb_balloon *fb, unsigned long nr,
  * return, and the guest gets contiguous memory. Caller holds @fb->lock.
  */
 unsigned long fb_release(struct fb_balloon *fb, unsigned long nr,
-			 bool blocks_first, bool tell)
+			 bool blocks_first, struct fb_tx *tx)
 {
 	unsigned long done = 0, rem;
 
@@ -245,17 +238,17 @@ unsigned long fb_release(struct fb_balloon *fb, unsigned long nr,
 	nr = min(nr, fb->nr_pages);
 	if (blocks_first) {
 		done = fb_release_blocks(fb, DIV_ROUND_UP(nr, FB_BLOCK_PAGES),
-					 tell) * FB_BLOCK_PAGES;
+					 tx) * FB_BLOCK_PAGES;
 		if (done < nr)
-			done += fb_release_small(fb, nr - done, tell);
+			done += fb_release_small(fb, nr - done, tx);
 		return done;
 	}
 
-	done = fb_release_small(fb, nr, tell);
+	done = fb_release_small(fb, nr, tx);
 	while (done < nr) {
 		rem = nr - done;
 		if (rem >= FB_BLOCK_PAGES) {
-			rem = fb_release_blocks(fb, rem / FB_BLOCK_PAGES, tell);
+			rem = fb_release_blocks(fb, rem / FB_BLOCK_PAGES, tx);
 			if (!rem)
 				break;
 			done += rem * FB_BLOCK_PAGES;
@@ -263,7 +256,7 @@ unsigned long fb_release(struct fb_balloon *fb, unsigned long nr,
 		}
 		if (!fb_block_to_small(fb))
 			break;
-		rem = fb_release_small(fb, rem, tell);
+		rem = fb_release_small(fb, rem, tx);
 		if (!rem)
 			break;
 		done += rem;
@@ -271,12 +264,37 @@ unsigned long fb_release(struct fb_balloon *fb, unsigned long nr,
 	return done;
 }
 
-unsigned long fb_deflate(struct fb_balloon *fb, unsigned long nr)
+/*
+ * One deflate pass: give up to @nr pages back, tell the host the new size,
+ * then send the deflate messages. Without MUST_TELL_HOST the guest may use
+ * the pages before the host has read about them, so `actual` need not wait
+ * for the host. With @trylock (reclaim), give up rather than wait for the
+ * lock. Returns pages given back.
+ */
+unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
+			   bool blocks_first, bool trylock)
 {
+	struct fb_tx tx, *txp = NULL;
 	unsigned long got;
 
-	mutex_lock(&fb->lock);
-	got = fb_release(fb, nr, false, !fb->dead);
+	if (trylock) {
+		if (!mutex_trylock(&fb->lock))
+			return 0;
+	} else {
+		mutex_lock(&fb->lock);
+	}
+	if (!fb->dead) {
+		fb_tx_begin(&tx, fb, FB_VQ_DEFLATE);
+		tx.lazy = true;
+		txp = &tx;
+	}
+	got = fb_release(fb, nr, blocks_first, txp);
+	if (got && !fb->dead)
+		fb_update_actual(fb);
+	if (txp) {
+		fb_flush_deferred(fb, txp);
+		fb_tx_end(txp);
+	}
 	mutex_unlock(&fb->lock);
 
 	fb_count(fb, FB_CNT_DEFLATED, got);
@@ -285,19 +303,24 @@ unsigned long fb_deflate(struct fb_balloon *fb, unsigned long nr)
 
 /*
  * Empty the balloon on remove or freeze. Pages being migrated are off the
- * list for a moment, so an empty pass waits a little and tries again. Once
- * the host is dead, or after the device was reset (@tell false), pages go
- * back without a word to it.
+ * list for a moment, so an empty pass waits a little and tries again. After
+ * the device was reset (@tell false) pages go back without a word to it.
  */
 static void fb_deflate_all_tell(struct fb_balloon *fb, bool tell)
 {
 	unsigned long got;
 
 	while (READ_ONCE(fb->nr_pages)) {
-		mutex_lock(&fb->lock);
-		got = fb_release(fb, FB_CHUNK_PAGES, true, tell && !fb->dead);
-		mutex_unlock(&fb->lock);
-		fb_count(fb, FB_CNT_DEFLATED, got);
+		if (tell) {
+			got = fb_give_back(fb, FB_DEFER_MAX * FB_BLOCK_PAGES,
+					   true, false);
+		} else {
+			mutex_lock(&fb->lock);
+			got = fb_release(fb, FB_DEFER_MAX * FB_BLOCK_PAGES,
+					 true, NULL);
+			mutex_unlock(&fb->lock);
+			fb_count(fb, FB_CNT_DEFLATED, got);
+		}
 		if (!got)
 			msleep(20);
 	}
@@ -336,8 +359,9 @@ void fb_size_func(struct work_struct *work)
 		want = min(target - held, FB_CHUNK_PAGES);
 		got = fb_inflate(fb, want);
 	} else {
-		want = min(held - target, FB_CHUNK_PAGES);
-		got = fb_deflate(fb, want);
+		/* Deflating is cheap: up to FB_DEFER_MAX blocks in one pass. */
+		want = min(held - target, FB_DEFER_MAX * FB_BLOCK_PAGES);
+		got = fb_give_back(fb, want, false, false);
 	}
 	fb_update_actual(fb);
 

@@ -150,22 +150,24 @@ bool fb_block_to_small(struct fb_balloon *fb)
 
 /*
  * Take up to @nr blocks out of the balloon and give them to the guest.
- * Blocks surrendered as PFNs are announced on the deflate queue (if @tell);
- * ranges need no word: the host already discarded them and will fault fresh
- * pages in on first touch. Without MUST_TELL_HOST the memory goes back
- * before the host has read the message. Returns blocks released.
+ * Blocks surrendered as PFNs are announced on the deflate queue when @tx is
+ * given; ranges need no word: the host already discarded them and faults
+ * fresh pages in on first touch. With MUST_TELL_HOST the host hears first
+ * and, if it can't, the blocks stay; otherwise the memory goes back at once
+ * and the announcement waits in @fb->deferred for fb_flush_deferred().
+ * Returns blocks released. Caller holds @fb->lock.
  */
 unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,
-				bool tell)
+				struct fb_tx *tx)
 {
 	bool must_tell = fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST);
 	struct page *head, *next;
 	unsigned long got = 0;
-	struct fb_tx tx;
 	LIST_HEAD(list);
-	int err = 0;
 
 	lockdep_assert_held(&fb->lock);
+	if (tx && !must_tell)
+		nr = min_t(unsigned long, nr, FB_DEFER_MAX - fb->nr_deferred);
 	while (got < nr && !list_empty(&fb->blocks)) {
 		head = list_first_entry(&fb->blocks, struct page, lru);
 		list_move(&head->lru, &list);
@@ -174,15 +176,15 @@ unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,
 	if (!got)
 		return 0;
 
-	if (tell) {
-		fb_tx_begin(&tx, fb, FB_VQ_DEFLATE);
-		list_for_each_entry(head, &list, lru)
-			if (!(page_private(head) & FB_BLK_RANGED))
-				fb_tx_block(&tx, page_to_pfn(head), false);
+	list_for_each_entry(head, &list, lru) {
+		if (!tx || (page_private(head) & FB_BLK_RANGED))
+			continue;
 		if (must_tell)
-			err = fb_tx_end(&tx);
+			fb_tx_block(tx, page_to_pfn(head), false);
+		else
+			fb->deferred[fb->nr_deferred++] = page_to_pfn(head);
 	}
-	if (err && must_tell) {
+	if (tx && must_tell && fb_tx_end(tx)) {
 		/* The host insisted and could not be told: keep them. */
 		list_splice(&list, &fb->blocks);
 		return 0;
@@ -191,11 +193,20 @@ unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,
 		list_del(&head->lru);
 		fb_block_free(fb, head);
 	}
-	if (tell && !must_tell)
-		fb_tx_end(&tx);
 	fb->nr_blocks -= got;
 	fb->nr_pages -= got * FB_BLOCK_PAGES;
 	return got;
+}
+
+/* Announce the blocks given back since the last flush. */
+void fb_flush_deferred(struct fb_balloon *fb, struct fb_tx *tx)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&fb->lock);
+	for (i = 0; i < fb->nr_deferred; i++)
+		fb_tx_block(tx, fb->deferred[i], false);
+	fb->nr_deferred = 0;
 }
 
 /*
@@ -257,7 +268,9 @@ static bool fb_heal_one(struct fb_balloon *fb, unsigned long deadline)
 	fb_surrender_blocks(fb, &list, &tx);
 	fb_tx_end(&tx);
 
-	fb_release_small(fb, FB_BLOCK_PAGES, !fb->dead);
+	fb_tx_begin(&tx, fb, FB_VQ_DEFLATE);
+	fb_release_small(fb, FB_BLOCK_PAGES, &tx);
+	fb_tx_end(&tx);
 	fb_count(fb, FB_CNT_HEAL_TRADES, 1);
 	return true;
 }

@@ -38,6 +38,12 @@ enum fb_vq {
 #define FB_KICK_BATCH		16
 /* Most pages one pass of the size work moves before re-reading the target. */
 #define FB_CHUNK_PAGES		(64UL << (20 - PAGE_SHIFT))
+/*
+ * Blocks one deflate pass gives back before the host hears of them (2 GiB):
+ * without MUST_TELL_HOST the guest may reuse them at once, so `actual`
+ * drops first and the PFNs follow.
+ */
+#define FB_DEFER_MAX		1024
 /* A 2 MiB block: the unit the host backs with one huge page. */
 #define FB_BLOCK_ORDER		(FB_BLOCK_SHIFT - PAGE_SHIFT)
 #define FB_BLOCK_PAGES		BIT(FB_BLOCK_ORDER)
@@ -132,6 +138,7 @@ struct fb_defrag_state {
  * @cur: buffer being filled, or NULL.
  * @inflight: buffers the device owns.
  * @unkicked: buffers added since the last kick.
+ * @lazy: kick only when the pool or ring runs dry, or at the end.
  * @err: first error; once set, the burst sends nothing more.
  *
  * Lives on the stack of a caller holding &fb_balloon.lock.
@@ -142,6 +149,7 @@ struct fb_tx {
 	struct fb_buf *cur;
 	unsigned int inflight;
 	unsigned int unkicked;
+	bool lazy;
 	int err;
 };
 
@@ -209,6 +217,8 @@ enum fb_counter {
  * @heal_work: trades 4 KiB pages for blocks in the background.
  * @small_order: order the 4 KiB path allocates at, lowered as it fails
  *	(@lock).
+ * @deferred: first PFNs of blocks given back whose deflate message is still
+ *	to be sent; @nr_deferred how many (@lock).
  * @free_bufs: the PFN buffer pool (@lock).
  * @acked: woken by every queue callback; waiters poll their queue.
  * @stats: the stats buffer; @events scratch for vm events (@stats_work).
@@ -246,6 +256,8 @@ struct fb_balloon {
 	unsigned long nr_pages;
 	bool chain_blocks;
 	unsigned int small_order;
+	unsigned long deferred[FB_DEFER_MAX];
+	unsigned int nr_deferred;
 	struct mutex report_lock;	/* see above: the reporting queue */
 	struct fb_rbuf rbufs[FB_NR_RBUFS];
 	struct fb_config cfg;
@@ -305,11 +317,12 @@ void fb_ack(struct virtqueue *vq);
 
 /* balloon.c: inflate, deflate, migration, the size work */
 void fb_balloon_init(struct fb_balloon *fb);
-unsigned long fb_deflate(struct fb_balloon *fb, unsigned long nr);
+unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
+			   bool blocks_first, bool trylock);
 unsigned long fb_release(struct fb_balloon *fb, unsigned long nr,
-			 bool blocks_first, bool tell);
+			 bool blocks_first, struct fb_tx *tx);
 unsigned long fb_release_small(struct fb_balloon *fb, unsigned long nr,
-			       bool tell);
+			       struct fb_tx *tx);
 void fb_deflate_all(struct fb_balloon *fb);
 void fb_release_all_untold(struct fb_balloon *fb);
 void fb_size_func(struct work_struct *work);
@@ -328,7 +341,8 @@ int fb_path_valid(struct fb_balloon *fb, unsigned int path);
 void fb_heal_func(struct work_struct *work);
 void fb_queue_heal(struct fb_balloon *fb);
 unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,
-				bool tell);
+				struct fb_tx *tx);
+void fb_flush_deferred(struct fb_balloon *fb, struct fb_tx *tx);
 void fb_surrender_blocks(struct fb_balloon *fb, struct list_head *list,
 			 struct fb_tx *tx);
 

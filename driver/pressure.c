@@ -29,22 +29,10 @@
 #define FB_LOW_MEM_SHIFT	5	/* 1/32 */
 
 static unsigned long fb_pressure_release(struct fb_balloon *fb,
-					 unsigned long nr, bool wait)
+					 unsigned long nr, bool trylock)
 {
-	unsigned long got;
-
 	WRITE_ONCE(fb->pressure_hold, true);
-	if (wait)
-		mutex_lock(&fb->lock);
-	else if (!mutex_trylock(&fb->lock))
-		return 0;
-	got = fb_release(fb, nr, true, !fb->dead);
-	mutex_unlock(&fb->lock);
-	if (got) {
-		fb_update_actual(fb);
-		fb_count(fb, FB_CNT_DEFLATED, got);
-	}
-	return got;
+	return fb_give_back(fb, nr, true, trylock);
 }
 
 static int fb_oom_notify(struct notifier_block *nb, unsigned long unused,
@@ -54,7 +42,7 @@ static int fb_oom_notify(struct notifier_block *nb, unsigned long unused,
 	unsigned long *freed = parm;
 	unsigned long got;
 
-	got = fb_pressure_release(fb, READ_ONCE(fb->cfg.oom_pages), true);
+	got = fb_pressure_release(fb, READ_ONCE(fb->cfg.oom_pages), false);
 	fb_count(fb, FB_CNT_OOM_RELEASED, got);
 	*freed += got;
 	return NOTIFY_OK;
@@ -88,7 +76,7 @@ static unsigned long fb_shrink_scan(struct shrinker *s,
 	 * that allocation may be what is reclaiming right now.
 	 */
 	got = fb_pressure_release(fb, max(sc->nr_to_scan,
-					  READ_ONCE(fb->cfg.oom_pages)), false);
+					  READ_ONCE(fb->cfg.oom_pages)), true);
 	if (!got)
 		return SHRINK_STOP;
 	fb_count(fb, FB_CNT_SHRINK_RELEASED, got);

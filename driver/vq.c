@@ -184,7 +184,7 @@ static void fb_tx_add(struct fb_tx *tx, struct fb_buf *buf)
 		return;
 	}
 	tx->inflight++;
-	if (++tx->unkicked >= FB_KICK_BATCH)
+	if (++tx->unkicked >= FB_KICK_BATCH && !tx->lazy)
 		fb_tx_kick(tx);
 }
 
@@ -223,6 +223,7 @@ void fb_tx_begin(struct fb_tx *tx, struct fb_balloon *fb, enum fb_vq q)
 	tx->cur = NULL;
 	tx->inflight = 0;
 	tx->unkicked = 0;
+	tx->lazy = false;
 	tx->err = fb->dead ? -EIO : 0;
 }
 
