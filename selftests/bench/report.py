@@ -100,6 +100,24 @@ def summarise(scen, by_driver):
     return rows
 
 
+def thp_drift(runs):
+    """A note when host THP before inflating fell from rep to rep.
+
+    QEMU discards inflated memory one 4 KiB page at a time; the host then
+    keeps a page table where a huge page was, and the memory, once the
+    guest uses it again, comes back as 4 KiB pages.  Later repetitions in
+    the same guest then start from fewer host huge pages than the first.
+    """
+    vals = [r["figures"].get("thp_before_mib") for r in runs.get("reps", [])
+            if not r.get("broken")]
+    vals = [v for v in vals if v is not None]
+    if len(vals) < 2 or vals[0] <= 0 or min(vals[1:]) > 0.8 * vals[0]:
+        return None
+    return ("host THP before inflate fell over the reps: %s MiB (what earlier "
+            "reps left behind; see --boot-per-rep)" %
+            " -> ".join("%.0f" % v for v in vals))
+
+
 def _count(runs):
     reps = runs.get("reps", [])
     return sum(1 for r in reps if not r.get("broken")), len(reps)
@@ -147,6 +165,9 @@ def table(kres, scens, reps):
         for d in DRIVERS:
             notes = sorted({n for r in by.get(d, {}).get("reps", [])
                             for n in r.get("notes", [])})
+            drift = thp_drift(by.get(d, {}))
+            if drift:
+                notes.append(drift)
             for n in notes[:6]:
                 out.append("  note (%s): %s" % (d, n))
     if broken:
