@@ -49,6 +49,15 @@ FIXTURE_TEARDOWN(fb)
 {
 }
 
+/*
+ * The 6.1 harness runs the test body even after FIXTURE_SETUP skipped:
+ * each test skips again when setup found no fastballoon group.
+ */
+#define FB_NEED_GROUP() do {						\
+	if (!self->grp[0])						\
+		SKIP(return, "fastballoon is not bound to the balloon");	\
+} while (0)
+
 static int fb_attr_ul(const char *grp, const char *name, unsigned long *val)
 {
 	char path[512], buf[64], *end;
@@ -69,6 +78,8 @@ TEST_F(fb, numeric_attributes)
 	unsigned long v;
 	size_t i;
 
+	FB_NEED_GROUP();
+
 	for (i = 0; i < sizeof(fb_numeric_attrs) / sizeof(fb_numeric_attrs[0]); i++) {
 		name = fb_numeric_attrs[i];
 		EXPECT_EQ(0, fb_attr_ul(self->grp, name, &v))
@@ -81,6 +92,8 @@ TEST_F(fb, read_only)
 	char path[512];
 	size_t i;
 	int fd;
+
+	FB_NEED_GROUP();
 
 	for (i = 0; i < sizeof(fb_numeric_attrs) / sizeof(fb_numeric_attrs[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", self->grp, fb_numeric_attrs[i]);
@@ -95,6 +108,8 @@ TEST_F(fb, features_match_virtio)
 {
 	char path[512], bits[256], names[256], want[256] = "";
 	int i;
+
+	FB_NEED_GROUP();
 
 	snprintf(path, sizeof(path), "%s/features", self->dev);
 	ASSERT_EQ(0, fb_read_str(path, bits, sizeof(bits)));
@@ -113,6 +128,8 @@ TEST_F(fb, features_match_virtio)
 TEST_F(fb, held_pages_add_up)
 {
 	unsigned long actual, blocks, pages;
+
+	FB_NEED_GROUP();
 
 	ASSERT_EQ(0, fb_attr_ul(self->grp, FB_ATTR_ACTUAL_PAGES, &actual));
 	ASSERT_EQ(0, fb_attr_ul(self->grp, FB_ATTR_BLOCKS_2M, &blocks));
