@@ -195,9 +195,13 @@ def run_driver(kimg, initrd, scen, driver, reps, tag, cmdline="",
                     rig.save_console("last")
                     rig.stop()
                     rig = None
-            except Broken as e:
+            except (Broken, fbqemu.FbError, OSError, ValueError) as e:
+                # Anything else going wrong in a run is reported like a
+                # broken run rather than ending the whole benchmark.
                 where = rig.save_console("rep%d" % (i + 1)) if rig else None
-                msg = str(e) + ("  [console: %s]" % where if where else "")
+                msg = str(e) if isinstance(e, Broken) else \
+                    "%s: %s" % (type(e).__name__, e)
+                msg += "  [console: %s]" % where if where else ""
                 runs["reps"].append({"figures": {}, "notes": [],
                                      "broken": msg,
                                      "wall_s": round(time.monotonic() - t0, 1)})
