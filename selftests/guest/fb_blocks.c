@@ -94,6 +94,8 @@ TEST_F_TIMEOUT(mem, split_matches_holdings, 300)
 	EXPECT_GE((unsigned long)after.blocks, min_blocks);
 	printf("# actual=%lld blocks_2m=%lld pages_4k=%lld offline=%lu whole_runs=%lu\n",
 	       after.actual, after.blocks, after.small, offline, runs);
+	/* The harness ends each test with _exit(): flush, or this is lost. */
+	fflush(stdout);
 }
 
 TEST_HARNESS_MAIN

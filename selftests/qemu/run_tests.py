@@ -64,6 +64,12 @@ def check(cond, msg, *args):
         raise Fail(msg % args if args else msg)
 
 
+def fastballoon_only(fn):
+    """Mark a test that means nothing with the in-tree driver."""
+    fn.fastballoon_only = True
+    return fn
+
+
 # ------------------------------------------------------------ test context
 
 class Ctx:
@@ -310,6 +316,20 @@ def t_stats(c):
           s["stat-htlb-pgalloc"])
 
 
+@fastballoon_only
+def t_held_blocks(c):
+    """fb_blocks (kselftest) with 1 GiB ballooned in a fresh guest: the
+    driver's blocks_2m/pages_4k split matches /proc/kpageflags, and most
+    of it is whole 2 MiB blocks."""
+    c.reset()
+    c.g.set_balloon(FULL - 1024 * MIB)
+    c.g.wait_balloon(FULL - 1024 * MIB)
+    out = c.ksft("fb_blocks", {"FB_MIN_BLOCKS": 256}, timeout=300)
+    c.note.extend(ln[2:] for ln in out.splitlines() if ln.startswith("# actual="))
+    c.g.set_balloon(FULL)
+    c.g.wait_balloon(FULL)
+
+
 def t_page_poison_off(c):
     """Default boot: the guest does not poison, so PAGE_POISON is refused."""
     c.reset()
@@ -410,12 +430,6 @@ def t_load_unload_cycle(c):
 def t_bind_unbind_cycle(c):
     """unbind/bind 10 times with a 64 MiB balloon, cleanly."""
     _cycle(c, c.unbind, lambda: c.bind(c.driver))
-
-
-def fastballoon_only(fn):
-    """Mark a test that means nothing with the in-tree driver."""
-    fn.fastballoon_only = True
-    return fn
 
 
 @fastballoon_only
@@ -577,6 +591,7 @@ GROUPS = [
         ("target_change", t_target_change),
         ("stats", t_stats),
         ("sysfs_abi", t_sysfs_abi),
+        ("held_blocks", t_held_blocks),
         ("page_poison_off", t_page_poison_off),
         ("rmmod_full", t_rmmod_full),
         ("unbind_full", t_unbind_full),
