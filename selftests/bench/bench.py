@@ -87,17 +87,25 @@ def export_rev(rev, dst):
 
 
 def provenance(rev):
-    head = git("rev-parse", "--short=12", "HEAD").stdout.strip()
+    """What is measured: the revision, and the last commit that changed the
+    driver in it (HEAD moves with every selftest commit too)."""
+    at = rev or "HEAD"
+    c = git("rev-parse", "--short=12", at).stdout.strip()
+    last = git("log", "-1", "--format=%h %s", at, "--",
+               *DRIVER_PATHS).stdout.strip()
     if rev:
-        c = git("rev-parse", "--short=12", rev).stdout.strip()
-        return {"source": "git " + rev, "commit": c, "dirty": False}
+        return {"source": "git " + rev, "commit": c, "dirty": False,
+                "driver_commit": last}
     dirty = bool(git("status", "--porcelain", "--", *DRIVER_PATHS).stdout.strip())
-    return {"source": "working tree", "commit": head, "dirty": dirty,
+    return {"source": "working tree", "commit": c, "dirty": dirty,
+            "driver_commit": last,
             "sources_sha256": sources_sha(fbqemu.REPO)}
 
 
 def describe(prov):
     s = "%s at %s" % (prov["source"], prov["commit"])
+    if prov.get("driver_commit"):
+        s += " (driver last changed in %s)" % prov["driver_commit"]
     if prov.get("dirty"):
         s += " + uncommitted changes (sources sha256 %s)" % prov["sources_sha256"]
     return s

@@ -26,8 +26,9 @@ def medians(runs, figures):
 def ratio(fig, intree, fast):
     """fastballoon vs in-tree, >1 = fastballoon better; None if meaningless.
 
-    A value that prints as zero counts as zero, so that noise around zero
-    (an RSS "drop" of -0.3 MiB) makes no ratio.  A figure where higher is
+    A value that prints as zero, or is below the figure's noise floor,
+    counts as zero, so that noise around zero (an RSS "drop" of -0.3 MiB,
+    or 1 MiB against 6 MiB) makes no ratio.  A figure where higher is
     better and the in-tree driver got nothing (or less) while fastballoon
     got something is "inf".
     """
@@ -46,6 +47,8 @@ def ratio(fig, intree, fast):
 
 
 def _zeroed(fig, v):
+    if abs(v) < getattr(fig, "floor", 0):
+        return 0.0
     try:
         return 0.0 if float(fig.fmt % v) == 0 else float(v)
     except (TypeError, ValueError):

@@ -27,9 +27,12 @@ class Fig:
     @target: (kind, value, text); kind "ratio" compares the ratio, kind
     "fast" compares fastballoon's own median.  Informative only.
     @fast_only: fastballoon's own counters; the in-tree driver has none.
+    @floor: values below it are noise and count as zero for the ratio.
     """
 
-    def __init__(self, key, label, fmt, better, target=None, fast_only=False):
+    def __init__(self, key, label, fmt, better, target=None, fast_only=False,
+                 floor=0):
+        self.floor = floor
         self.key = key
         self.label = label
         self.fmt = fmt
@@ -193,7 +196,8 @@ def _inflate_figs(speed_target):
             ("ratio", speed_target, ">=%dx faster" % speed_target)),
         Fig("deflate_s", "deflate 1280 MiB (s)", "%.3f", "lower",
             ("ratio", 3, ">=3x faster")),
-        Fig("rss_drop_mib", "QEMU RSS drop at target (MiB)", "%.0f", "higher"),
+        Fig("rss_drop_mib", "QEMU RSS drop at target (MiB)", "%.0f", "higher",
+            floor=16),
         Fig("rss_drop_frac", "  / 1280 MiB", "%.2f", "higher"),
         Fig("rss_drop_settled_frac", "  / 1280 MiB, 2 s later", "%.2f",
             "higher"),
@@ -251,7 +255,7 @@ SCENARIOS = [
                  Fig("thp_kept_20s", "  same, %d s later" % HEAL_WAIT_S,
                      "%.2f", "higher"),
                  Fig("rss_drop_mib", "QEMU RSS drop at target (MiB)", "%.0f",
-                     "higher"),
+                     "higher", floor=16),
                  Fig("deflate_s", "deflate 700 MiB (s)", "%.3f", "lower"),
                  Fig("cpu_s_per_gib", "guest CPU s per GiB surrendered",
                      "%.3f", "lower"),
