@@ -193,7 +193,7 @@ class Rig:
         self.info["thp_enabled"] = self.thp_setting()
         self.info["features"] = self.sh(
             "for d in /sys/bus/virtio/devices/*; do "
-            "[ \"$(cat $d/device)\" = 0x0005 ] && cat $d/features; done")
+            "[ \"$(cat $d/device)\" = 0x0005 ] && cat $d/features; done; true")
         self.check_health("boot")
         self.cpu_overhead = self.calibrate_cpu()
         self.info["cpu_overhead_jiffies"] = self.cpu_overhead
