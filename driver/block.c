@@ -218,6 +218,7 @@ void fb_surrender_blocks(struct fb_balloon *fb, struct list_head *list,
 			 struct fb_tx *tx)
 {
 	struct page *head, *next;
+	unsigned long n = 0;
 	struct fb_rtx rtx;
 
 	lockdep_assert_held(&fb->lock);
@@ -229,8 +230,10 @@ void fb_surrender_blocks(struct fb_balloon *fb, struct list_head *list,
 		list_for_each_entry(head, list, lru) {
 			fb_rtx_block(&rtx, head);
 			fb_block_set_ranged(head);
+			n++;
 		}
-		fb_rtx_end(&rtx);
+		if (!fb_rtx_end(&rtx))
+			fb_count(fb, FB_CNT_RANGED, n * FB_BLOCK_PAGES);
 		mutex_unlock(&fb->report_lock);
 	} else {
 		list_for_each_entry(head, list, lru)

@@ -94,6 +94,7 @@ FB_COUNTER_ATTR(defrag_successes_total, FB_CNT_DEFRAG_OK);
 FB_COUNTER_ATTR(defrag_time_us_total, FB_CNT_DEFRAG_US);
 FB_COUNTER_ATTR(heal_trades_total, FB_CNT_HEAL_TRADES);
 FB_COUNTER_ATTR(shrinker_released_pages_total, FB_CNT_SHRINK_RELEASED);
+FB_COUNTER_ATTR(ranged_pages_total, FB_CNT_RANGED);
 
 /* The path blocks take to the host right now: "inflate" or "report". */
 static ssize_t surrender_path_show(struct device *dev,
@@ -122,6 +123,7 @@ static struct attribute *fb_attrs[] = {
 	&dev_attr_defrag_time_us_total.attr,
 	&dev_attr_heal_trades_total.attr,
 	&dev_attr_shrinker_released_pages_total.attr,
+	&dev_attr_ranged_pages_total.attr,
 	&dev_attr_surrender_path.attr,
 	NULL
 };

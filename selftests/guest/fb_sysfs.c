@@ -17,7 +17,9 @@ static const char *const fb_numeric_attrs[] = {
 	FB_ATTR_TARGET_PAGES, FB_ATTR_ACTUAL_PAGES, FB_ATTR_BLOCKS_2M,
 	FB_ATTR_PAGES_4K, FB_ATTR_INFLATED, FB_ATTR_DEFLATED, FB_ATTR_MIGRATED,
 	FB_ATTR_OOM_RELEASED, FB_ATTR_HINTED, FB_ATTR_REPORTED,
-	FB_ATTR_ALLOC_FAILS,
+	FB_ATTR_ALLOC_FAILS, FB_ATTR_RANGED, FB_ATTR_SHRINK_RELEASED,
+	FB_ATTR_DEFRAG_TRIES, FB_ATTR_DEFRAG_OK, FB_ATTR_DEFRAG_US,
+	FB_ATTR_HEAL_TRADES,
 };
 
 static const char *const fb_feature_names[] = FB_FEATURE_NAMES;
@@ -102,6 +104,17 @@ TEST_F(fb, read_only)
 		if (fd >= 0)
 			close(fd);
 	}
+}
+
+TEST_F(fb, surrender_path_is_known)
+{
+	char path[400], val[64];
+
+	FB_NEED_GROUP();
+	snprintf(path, sizeof(path), "%s/" FB_ATTR_SURRENDER_PATH, self->grp);
+	ASSERT_EQ(0, fb_read_str(path, val, sizeof(val)));
+	EXPECT_TRUE(!strcmp(val, "inflate") || !strcmp(val, "report"))
+		TH_LOG("surrender_path reads %s", val);
 }
 
 TEST_F(fb, features_match_virtio)

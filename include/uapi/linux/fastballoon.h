@@ -34,6 +34,13 @@
 #define FB_ATTR_HINTED		"hinted_pages_total"
 #define FB_ATTR_REPORTED	"reported_pages_total"
 #define FB_ATTR_ALLOC_FAILS	"alloc_failures_total"
+#define FB_ATTR_SURRENDER_PATH	"surrender_path"	/* "inflate" or "report" */
+#define FB_ATTR_RANGED		"ranged_pages_total"	/* sent as ranges */
+#define FB_ATTR_SHRINK_RELEASED	"shrinker_released_pages_total"
+#define FB_ATTR_DEFRAG_TRIES	"defrag_attempts_total"
+#define FB_ATTR_DEFRAG_OK	"defrag_successes_total"
+#define FB_ATTR_DEFRAG_US	"defrag_time_us_total"
+#define FB_ATTR_HEAL_TRADES	"heal_trades_total"
 
 /* Names printed in FB_ATTR_FEATURES, indexed by virtio-balloon feature bit. */
 #define FB_FEATURE_NAMES {	\
