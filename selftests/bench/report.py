@@ -24,26 +24,29 @@ def medians(runs, figures):
 
 
 def ratio(fig, intree, fast):
-    """fastballoon vs in-tree, >1 = fastballoon better; None if meaningless.
+    """(ratio, bound): fastballoon vs in-tree, >1 = fastballoon better.
 
-    A value that prints as zero, or is below the figure's noise floor,
-    counts as zero, so that noise around zero (an RSS "drop" of -0.3 MiB,
-    or 1 MiB against 6 MiB) makes no ratio.  A figure where higher is
-    better and the in-tree driver got nothing (or less) while fastballoon
-    got something is "inf".
+    ratio is None where it would mean nothing.  A value that prints as
+    zero, or is below the figure's noise floor, counts as zero, so that
+    noise around zero (an RSS "drop" of -0.3 MiB, or 1 MiB against 6 MiB)
+    makes no ratio.  Where lower is better and fastballoon's figure is
+    below the measurement's resolution (@fig.floor), the ratio is taken
+    against the floor and bound is True: fastballoon is at least that much
+    better.  Where higher is better and the in-tree driver got nothing (or
+    less) while fastballoon got something, the ratio is inf.
     """
     if fig.better is None or intree is None or fast is None:
-        return None
+        return None, False
     a, b = _zeroed(fig, intree), _zeroed(fig, fast)
     if fig.better == "lower":
-        if a < 0 or b < 0:
-            return None
+        if a <= 0 or b < 0:
+            return None, False
         if b == 0:
-            return math.inf if a > 0 else None
-        return a / b
+            return (a / fig.floor, True) if fig.floor else (math.inf, False)
+        return a / b, False
     if a <= 0:
-        return math.inf if b > 0 else None
-    return max(b, 0) / a
+        return (math.inf if b > 0 else None), False
+    return max(b, 0) / a, False
 
 
 def _zeroed(fig, v):
@@ -79,12 +82,12 @@ def fmt_val(fig, v):
     return s[1:] if s.startswith("-") and not s.strip("-0.") else s
 
 
-def fmt_ratio(r):
+def fmt_ratio(r, bound=False):
     if r is None:
         return "-"
     if math.isinf(r):
         return "inf"
-    return "%.2fx" % r
+    return "%s%.2fx" % (">" if bound else "", r)
 
 
 def summarise(scen, by_driver):
@@ -95,9 +98,10 @@ def summarise(scen, by_driver):
     for f in scen.figures:
         a = med[IN_TREE].get(f.key)
         b = med[FAST].get(f.key)
-        r = ratio(f, a, b)
+        r, bound = ratio(f, a, b)
         rows.append({"key": f.key, "label": f.label.strip(), IN_TREE: a,
-                     FAST: b, "ratio": r, "better": f.better,
+                     FAST: b, "ratio": r, "ratio_is_lower_bound": bound,
+                     "better": f.better,
                      "target": f.target[2] if f.target else None,
                      "target_verdict": verdict(f, a, b, r) or None})
     return rows
@@ -164,7 +168,9 @@ def table(kres, scens, reps):
             out.append("  %-*s %*s %*s %8s  %s" % (
                 LABEL_W - 2, f.label,
                 COL_W, "n/a" if f.fast_only else fmt_val(f, a),
-                COL_W, fmt_val(f, b), fmt_ratio(row["ratio"]), tgt))
+                COL_W, fmt_val(f, b), fmt_ratio(row["ratio"],
+                                               row.get("ratio_is_lower_bound")),
+                tgt))
         for d in DRIVERS:
             notes = sorted({n for r in by.get(d, {}).get("reps", [])
                             for n in r.get("notes", [])})

@@ -10,7 +10,7 @@ file explains every figure.
 
 import time
 
-from rig import MIB, GIB, USER_HZ, FAST, Broken, host_meminfo
+from rig import FAST, GIB, MIB, POLL_S, USER_HZ, Broken, host_meminfo
 
 TOUCH_MIB = 1536        # "about 1.5 GiB" made resident before inflating
 FRAG_MIB = 1600         # "about 1.6 GiB" fragmented
@@ -190,28 +190,51 @@ def rep_fragmented(rig, notes, mib=700):
     return out
 
 
+def _time(key, what, mib, target=None):
+    """A balloon move in seconds; below the 5 ms polling period a ratio is
+    only a lower bound."""
+    return Fig(key, "%s %d MiB (s)" % (what, mib), "%.3f", "lower", target,
+               floor=POLL_S)
+
+
+def _cpu(mib):
+    """Guest CPU per GiB; below one jiffy per window a ratio is only a
+    lower bound."""
+    return Fig("cpu_s_per_gib", "guest CPU s per GiB surrendered", "%.3f",
+               "lower", floor=1.0 / USER_HZ / (mib * MIB / GIB))
+
+
+def _rss_drop():
+    return Fig("rss_drop_mib", "QEMU RSS drop at target (MiB)", "%.0f",
+               "higher", floor=16)
+
+
+def _fb_counts(sfx="", label=""):
+    return [Fig("blocks_2m" + sfx, "fastballoon blocks_2m" + label, "%d",
+                None, fast_only=True),
+            Fig("pages_4k" + sfx, "fastballoon pages_4k" + label, "%d",
+                None, fast_only=True)]
+
+
 def _inflate_figs(speed_target):
     return [
-        Fig("inflate_s", "inflate 1280 MiB (s)", "%.3f", "lower",
-            ("ratio", speed_target, ">=%dx faster" % speed_target)),
-        Fig("deflate_s", "deflate 1280 MiB (s)", "%.3f", "lower",
-            ("ratio", 3, ">=3x faster")),
-        Fig("rss_drop_mib", "QEMU RSS drop at target (MiB)", "%.0f", "higher",
-            floor=16),
+        _time("inflate_s", "inflate", 1280,
+              ("ratio", speed_target, ">=%dx faster" % speed_target)),
+        _time("deflate_s", "deflate", 1280, ("ratio", 3, ">=3x faster")),
+        _rss_drop(),
         Fig("rss_drop_frac", "  / 1280 MiB", "%.2f", "higher"),
         Fig("rss_drop_settled_frac", "  / 1280 MiB, 2 s later", "%.2f",
             "higher"),
-        Fig("cpu_s_per_gib", "guest CPU s per GiB surrendered", "%.3f",
-            "lower"),
+        _cpu(1280),
         Fig("thp_kept", "host THP / QEMU RSS after inflate", "%.2f", "higher"),
         Fig("rss_before_mib", "QEMU RSS before inflate (MiB)", "%.0f", None),
         Fig("thp_before_mib", "host THP before inflate (MiB)", "%.0f", None),
         Fig("reported_before_mib", "RSS freed before inflate (MiB)", "%.0f",
             None),
-        Fig("blocks_2m", "fastballoon blocks_2m", "%d", None, fast_only=True),
-        Fig("pages_4k", "fastballoon pages_4k", "%d", None, fast_only=True),
-    ]
+    ] + _fb_counts()
 
+
+_LATER = ", %d s later" % HEAL_WAIT_S
 
 SCENARIOS = [
     Scenario("inflate",
@@ -232,41 +255,26 @@ SCENARIOS = [
                      "%.0f", "higher"),
                  Fig("qemu_hugetlb_drop_mib", "QEMU HugetlbPages drop (MiB)",
                      "%.0f", "higher"),
-                 Fig("inflate_s", "inflate 1024 MiB (s)", "%.3f", "lower"),
-                 Fig("deflate_s", "deflate 1024 MiB (s)", "%.3f", "lower"),
-                 Fig("cpu_s_per_gib", "guest CPU s per GiB surrendered",
-                     "%.3f", "lower"),
-                 Fig("blocks_2m", "fastballoon blocks_2m", "%d", None,
-                     fast_only=True),
-                 Fig("pages_4k", "fastballoon pages_4k", "%d", None,
-                     fast_only=True),
-             ], rep_hugetlb),
+                 _time("inflate_s", "inflate", 1024),
+                 _time("deflate_s", "deflate", 1024),
+                 _cpu(1024),
+             ] + _fb_counts(), rep_hugetlb),
     Scenario("fragmented",
              "%d MiB touched, every odd PFN freed and the rest held, "
              "balloon 700 MiB" % FRAG_MIB, {}, False, [
-                 Fig("inflate_s", "inflate 700 MiB (s)", "%.3f", "lower",
-                     ("ratio", 1, "no slower (>=1x)")),
+                 _time("inflate_s", "inflate", 700,
+                       ("ratio", 1, "no slower (>=1x)")),
                  Fig("whole_frac", "ballooned in whole 2 MiB blocks", "%.2f",
                      "higher", ("fast", 0.90, ">=0.90")),
-                 Fig("whole_frac_20s", "  same, %d s later" % HEAL_WAIT_S,
-                     "%.2f", "higher", ("fast", 0.90, ">=0.90")),
+                 Fig("whole_frac_20s", "  same" + _LATER, "%.2f", "higher",
+                     ("fast", 0.90, ">=0.90")),
                  Fig("thp_kept", "host THP / QEMU RSS after inflate", "%.2f",
                      "higher", ("fast", 0.90, ">=0.90 (in-tree ~0.45)")),
-                 Fig("thp_kept_20s", "  same, %d s later" % HEAL_WAIT_S,
-                     "%.2f", "higher"),
-                 Fig("rss_drop_mib", "QEMU RSS drop at target (MiB)", "%.0f",
-                     "higher", floor=16),
-                 Fig("deflate_s", "deflate 700 MiB (s)", "%.3f", "lower"),
-                 Fig("cpu_s_per_gib", "guest CPU s per GiB surrendered",
-                     "%.3f", "lower"),
-                 Fig("blocks_2m", "fastballoon blocks_2m", "%d", None,
-                     fast_only=True),
-                 Fig("pages_4k", "fastballoon pages_4k", "%d", None,
-                     fast_only=True),
-                 Fig("blocks_2m_20s", "  blocks_2m %d s later" % HEAL_WAIT_S,
-                     "%d", None, fast_only=True),
-                 Fig("pages_4k_20s", "  pages_4k %d s later" % HEAL_WAIT_S,
-                     "%d", None, fast_only=True),
+                 Fig("thp_kept_20s", "  same" + _LATER, "%.2f", "higher"),
+                 _rss_drop(),
+                 _time("deflate_s", "deflate", 700),
+                 _cpu(700),
+             ] + _fb_counts() + _fb_counts("_20s", _LATER) + [
                  Fig("thp_before_mib", "host THP before inflate (MiB)",
                      "%.0f", None),
                  Fig("offline_ratio", "kpageflags offline / ballooned",
