@@ -33,13 +33,7 @@ FAST = fbqemu.FB_MODULE             # "fastballoon"
 
 # fastballoon's sysfs attribute names, read from the uapi header so that a
 # rename there shows up here rather than as a silent zero.
-FB_ATTRS = {}
-with open(os.path.join(fbqemu.REPO, "include", "uapi", "linux",
-                       "fastballoon.h")) as _f:
-    for _ln in _f:
-        _w = _ln.split()
-        if len(_w) >= 3 and _w[0] == "#define" and _w[1].startswith("FB_ATTR_"):
-            FB_ATTRS[_w[1][len("FB_ATTR_"):].lower()] = _w[2].strip('"')
+FB_ATTRS = fbqemu.fb_attr_names()
 
 
 class Broken(Exception):

@@ -56,6 +56,20 @@ HEALTH_PATTERNS = [
 _HEALTH_RE = re.compile("|".join("(?:%s)" % p for p in HEALTH_PATTERNS))
 
 
+def fb_attr_names(repo=REPO):
+    """fastballoon's sysfs attribute names from the uapi header, as
+    {short name: file name} (FB_ATTR_ACTUAL_PAGES -> "actual_pages": ...),
+    so that a rename there shows up in every user rather than as a zero."""
+    names = {}
+    with open(os.path.join(repo, "include", "uapi", "linux",
+                           "fastballoon.h")) as f:
+        for ln in f:
+            w = ln.split()
+            if len(w) >= 3 and w[0] == "#define" and w[1].startswith("FB_ATTR_"):
+                names[w[1][len("FB_ATTR_"):].lower()] = w[2].strip('"')
+    return names
+
+
 class FbError(Exception):
     """Something in the test bed itself went wrong."""
 

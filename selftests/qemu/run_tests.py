@@ -34,13 +34,7 @@ KSFT_SKIP = 4
 
 # Fastballoon's sysfs attributes, as include/uapi/linux/fastballoon.h names
 # them (read here so that a rename there shows up as a failure here).
-FB_ATTRS = {}
-with open(os.path.join(fbqemu.REPO, "include", "uapi", "linux",
-                       "fastballoon.h")) as _f:
-    for _ln in _f:
-        _w = _ln.split()
-        if len(_w) >= 3 and _w[0] == "#define" and _w[1].startswith("FB_ATTR_"):
-            FB_ATTRS[_w[1][len("FB_ATTR_"):].lower()] = _w[2].strip('"')
+FB_ATTRS = fbqemu.fb_attr_names()
 
 # Not in the uapi header: fastballoon's count of pages its shrinker gave
 # back under pressure (before the OOM notifier would have been called).
