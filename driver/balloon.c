@@ -358,12 +358,12 @@ void fb_size_func(struct work_struct *work)
 	if (target > held) {
 		want = min(target - held, FB_CHUNK_PAGES);
 		got = fb_inflate(fb, want);
+		fb_update_actual(fb);
 	} else {
 		/* Deflating is cheap: up to FB_DEFER_MAX blocks in one pass. */
 		want = min(held - target, FB_DEFER_MAX * FB_BLOCK_PAGES);
-		got = fb_give_back(fb, want, false, false);
+		got = fb_give_back(fb, want, false, false);	/* writes actual */
 	}
-	fb_update_actual(fb);
 
 	/*
 	 * More to do: go on at once; after a short pass, pause, and pause

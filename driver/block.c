@@ -44,31 +44,15 @@ bool fb_use_ranges(struct fb_balloon *fb)
 {
 	unsigned int path = READ_ONCE(fb->cfg.path);
 
-	if (!fb->vqs[FB_VQ_REPORT])
+	/* Unsound, whatever was asked for: the host wants every PFN. */
+	if (!fb->vqs[FB_VQ_REPORT] ||
+	    fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST))
 		return false;
-	if (path == FB_PATH_REPORT)
-		return true;
-	if (path == FB_PATH_INFLATE)
-		return false;
-	if (fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST))
-		return false;
+	if (path != FB_PATH_AUTO)
+		return path == FB_PATH_REPORT;
 	if (fb_has(fb, VIRTIO_BALLOON_F_PAGE_POISON) && !want_init_on_free())
 		return false;
 	return true;
-}
-
-/* Can this device use @path? 0, or why not. */
-int fb_path_valid(struct fb_balloon *fb, unsigned int path)
-{
-	if (path > FB_PATH_REPORT)
-		return -EINVAL;
-	if (path != FB_PATH_REPORT)
-		return 0;
-	if (!fb->vqs[FB_VQ_REPORT])
-		return -EOPNOTSUPP;
-	if (fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST))
-		return -EPERM;
-	return 0;
 }
 
 static void fb_block_mark(struct page *head, bool offline)

@@ -315,6 +315,8 @@ void fb_rtx_begin(struct fb_rtx *rtx, struct fb_balloon *fb);
 void fb_rtx_block(struct fb_rtx *rtx, struct page *page);
 int fb_rtx_end(struct fb_rtx *rtx);
 void fb_ack(struct virtqueue *vq);
+int fb_wait_host(struct fb_balloon *fb, struct virtqueue *vq,
+		 bool (*collect)(void *arg), void *arg);
 
 /* balloon.c: inflate, deflate, migration, the size work */
 void fb_balloon_init(struct fb_balloon *fb);
@@ -338,7 +340,6 @@ void fb_block_take(struct fb_balloon *fb, struct page *head, bool contig,
 bool fb_block_to_small(struct fb_balloon *fb);
 void fb_block_free(struct fb_balloon *fb, struct page *head);
 bool fb_use_ranges(struct fb_balloon *fb);
-int fb_path_valid(struct fb_balloon *fb, unsigned int path);
 void fb_heal_func(struct work_struct *work);
 void fb_queue_heal(struct fb_balloon *fb);
 unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,

@@ -13,6 +13,14 @@
 
 #include "fastballoon.h"
 
+/* The report in flight came back (there is only ever one). */
+static bool fb_report_done(void *arg)
+{
+	unsigned int len;
+
+	return virtqueue_get_buf(arg, &len);
+}
+
 static int fb_report(struct page_reporting_dev_info *pr,
 		     struct scatterlist *sgl, unsigned int nents)
 {
@@ -20,7 +28,7 @@ static int fb_report(struct page_reporting_dev_info *pr,
 	struct virtqueue *vq = fb->vqs[FB_VQ_REPORT];
 	struct scatterlist *sg;
 	unsigned long bytes = 0;
-	unsigned int i, len;
+	unsigned int i;
 	int err;
 
 	if (READ_ONCE(fb->dead))
@@ -42,16 +50,10 @@ static int fb_report(struct page_reporting_dev_info *pr,
 	}
 	virtqueue_kick(vq);
 
-	if (!wait_event_timeout(fb->acked, virtqueue_get_buf(vq, &len) ||
-				virtqueue_is_broken(vq), FB_HOST_TIMEOUT) ||
-	    virtqueue_is_broken(vq)) {
-		WRITE_ONCE(fb->dead, true);
-		mutex_unlock(&fb->report_lock);
-		dev_err_ratelimited(&fb->vdev->dev,
-				    "host did not finish a free page report\n");
-		return -EIO;
-	}
+	err = fb_wait_host(fb, vq, fb_report_done, vq);
 	mutex_unlock(&fb->report_lock);
+	if (err)
+		return err;
 	fb_count(fb, FB_CNT_REPORTED, bytes >> PAGE_SHIFT);
 	return 0;
 }

@@ -106,9 +106,33 @@ static void fb_put_buf(struct fb_balloon *fb, struct fb_buf *buf)
 		fb_put_buf(fb, pair);
 }
 
-/* Take back every buffer the host has finished with; true if any. */
-static bool fb_tx_collect(struct fb_tx *tx)
+/*
+ * The one wait for the host: sleep until @collect(@arg) takes back at least
+ * one finished buffer. A host that returns nothing for FB_HOST_TIMEOUT, or a
+ * queue that broke (surprise removal), marks the device dead: its buffers
+ * stay with it, never reused, and no further request is sent.
+ */
+int fb_wait_host(struct fb_balloon *fb, struct virtqueue *vq,
+		 bool (*collect)(void *arg), void *arg)
 {
+	long left;
+
+	left = wait_event_timeout(fb->acked,
+				  collect(arg) || virtqueue_is_broken(vq),
+				  FB_HOST_TIMEOUT);
+	if (left && !virtqueue_is_broken(vq))
+		return 0;
+	WRITE_ONCE(fb->dead, true);
+	dev_err_ratelimited(&fb->vdev->dev,
+			    "%s queue: host returned no buffer for %u s or the queue broke; not sending it any more\n",
+			    vq->name, FB_HOST_TIMEOUT / HZ);
+	return -EIO;
+}
+
+/* Take back every buffer the host has finished with; true if any. */
+static bool fb_tx_collect(void *arg)
+{
+	struct fb_tx *tx = arg;
 	struct fb_buf *buf;
 	unsigned int len;
 	bool got = false;
@@ -121,29 +145,12 @@ static bool fb_tx_collect(struct fb_tx *tx)
 	return got;
 }
 
-/*
- * Collect finished buffers, sleeping until at least one is back. A host
- * that returns nothing for FB_HOST_TIMEOUT, or a queue that broke (surprise
- * removal), marks the device dead: its buffers stay with it, never reused,
- * and no further request is sent.
- */
+/* Collect finished buffers, sleeping until at least one is back. */
 static int fb_tx_reap(struct fb_tx *tx)
 {
-	struct fb_balloon *fb = tx->fb;
-	long left;
-
 	if (fb_tx_collect(tx) || !tx->inflight)
 		return 0;
-	left = wait_event_timeout(fb->acked,
-				  fb_tx_collect(tx) || virtqueue_is_broken(tx->vq),
-				  FB_HOST_TIMEOUT);
-	if (left && !virtqueue_is_broken(tx->vq))
-		return 0;
-	fb->dead = true;
-	dev_err_ratelimited(&fb->vdev->dev,
-			    "host returned no buffer for %u s or the queue broke; not sending it any more\n",
-			    FB_HOST_TIMEOUT / HZ);
-	return -EIO;
+	return fb_wait_host(tx->fb, tx->vq, fb_tx_collect, tx);
 }
 
 static void fb_tx_kick(struct fb_tx *tx)
@@ -319,8 +326,9 @@ int fb_tx_end(struct fb_tx *tx)
 
 /* The range path: whole blocks as (address, length) entries. */
 
-static bool fb_rtx_collect(struct fb_rtx *rtx)
+static bool fb_rtx_collect(void *arg)
 {
+	struct fb_rtx *rtx = arg;
 	struct fb_rbuf *rb;
 	unsigned int len;
 	bool got = false;
@@ -335,21 +343,10 @@ static bool fb_rtx_collect(struct fb_rtx *rtx)
 
 static int fb_rtx_reap(struct fb_rtx *rtx)
 {
-	struct fb_balloon *fb = rtx->fb;
-	struct virtqueue *vq = fb->vqs[FB_VQ_REPORT];
-	long left;
-
 	if (fb_rtx_collect(rtx) || !rtx->inflight)
 		return 0;
-	left = wait_event_timeout(fb->acked,
-				  fb_rtx_collect(rtx) || virtqueue_is_broken(vq),
-				  FB_HOST_TIMEOUT);
-	if (left && !virtqueue_is_broken(vq))
-		return 0;
-	WRITE_ONCE(fb->dead, true);
-	dev_err_ratelimited(&fb->vdev->dev,
-			    "host did not finish a range request; not sending it any more\n");
-	return -EIO;
+	return fb_wait_host(rtx->fb, rtx->fb->vqs[FB_VQ_REPORT],
+			    fb_rtx_collect, rtx);
 }
 
 void fb_rtx_begin(struct fb_rtx *rtx, struct fb_balloon *fb)
