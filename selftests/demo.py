@@ -24,6 +24,7 @@ import fbqemu      # noqa: E402
 import kernels     # noqa: E402
 
 MIB = 1 << 20
+FB = fbqemu.fb_attr_names()     # sysfs names from the uapi header
 
 
 def fb_attr(guest, name):
@@ -36,8 +37,8 @@ def watch(guest, target, label):
     last = None
     while True:
         size = guest.balloon_actual()
-        blocks = fb_attr(guest, "blocks_2m")
-        small = fb_attr(guest, "pages_4k")
+        blocks = fb_attr(guest, FB["blocks_2m"])
+        small = fb_attr(guest, FB["pages_4k"])
         line = ("  %6.2f s  guest size %5d MiB | balloon: %4d x 2 MiB blocks"
                 " + %6d x 4 KiB | QEMU RSS %5d MiB, huge pages %5d MiB" %
                 (time.monotonic() - t0, size >> 20, blocks, small,
@@ -78,9 +79,11 @@ def main():
                       balloon_props=props) as g:
         print("== guest up in %.1f s; driver bound to %s" %
               (g.boot_seconds, g.sh("basename $(readlink $(fb-dev)/driver)")))
-        print("   negotiated: %s; blocks go by: %s" %
-              (g.sh("cat $(fb-dev)/fastballoon/features"),
-               g.sh("cat $(fb-dev)/fastballoon/surrender_path")))
+        grp = "$(fb-dev)/fastballoon/"
+        print("   negotiated: %s; blocks go by: %s (surrender_path=%s)" %
+              (g.sh("cat " + grp + FB["features"]),
+               g.sh("cat " + grp + FB["path_active"]),
+               g.sh("cat " + grp + FB["surrender_path"])))
         g.sh("FB_MIB=1536 fb_touch", timeout=600)
         print("== guest touched 1536 MiB and freed it: QEMU RSS %d MiB" %
               (g.rss_kib() >> 10))

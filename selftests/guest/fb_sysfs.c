@@ -3,10 +3,12 @@
  * fb_sysfs: the fastballoon attribute group, as include/uapi/linux/
  * fastballoon.h names it, under the bound virtio-balloon device.
  *
- * Every attribute exists and reads as one unsigned number (features as
- * names), none can be opened for writing, the features file names exactly
- * the virtio-balloon bits the virtio core says were negotiated, and the
- * held pages add up.  Skips when fastballoon is not bound to the device.
+ * Every read-only attribute exists and reads as one unsigned number
+ * (features and the surrender paths as names), none can be opened for
+ * writing, the features file names exactly the virtio-balloon bits the
+ * virtio core says were negotiated, and the held pages add up.  The knobs
+ * (read-write) are fb_knobs' business.  Skips when fastballoon is not bound
+ * to the device.
  */
 #include <fcntl.h>
 #include <linux/fastballoon.h>
@@ -19,7 +21,13 @@ static const char *const fb_numeric_attrs[] = {
 	FB_ATTR_OOM_RELEASED, FB_ATTR_HINTED, FB_ATTR_REPORTED,
 	FB_ATTR_ALLOC_FAILS, FB_ATTR_RANGED, FB_ATTR_SHRINK_RELEASED,
 	FB_ATTR_DEFRAG_TRIES, FB_ATTR_DEFRAG_OK, FB_ATTR_DEFRAG_US,
-	FB_ATTR_HEAL_TRADES,
+	FB_ATTR_HEAL_TRADES, FB_ATTR_FLOOR_RELEASED, FB_ATTR_RAM,
+	FB_ATTR_EFFECTIVE, FB_ATTR_INFLATE_RATE, FB_ATTR_DEFLATE_RATE,
+};
+
+/* Read-only attributes that are not numbers. */
+static const char *const fb_word_attrs[] = {
+	FB_ATTR_FEATURES, FB_ATTR_PATH_ACTIVE,
 };
 
 static const char *const fb_feature_names[] = FB_FEATURE_NAMES;
@@ -104,8 +112,16 @@ TEST_F(fb, read_only)
 		if (fd >= 0)
 			close(fd);
 	}
+	for (i = 0; i < sizeof(fb_word_attrs) / sizeof(fb_word_attrs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", self->grp, fb_word_attrs[i]);
+		fd = open(path, O_WRONLY);
+		EXPECT_GT(0, fd) TH_LOG("%s opens for writing", path);
+		if (fd >= 0)
+			close(fd);
+	}
 }
 
+/* The setting is one of the three words, the path in use one of two. */
 TEST_F(fb, surrender_path_is_known)
 {
 	char path[400], val[64];
@@ -113,8 +129,13 @@ TEST_F(fb, surrender_path_is_known)
 	FB_NEED_GROUP();
 	snprintf(path, sizeof(path), "%s/" FB_ATTR_SURRENDER_PATH, self->grp);
 	ASSERT_EQ(0, fb_read_str(path, val, sizeof(val)));
+	EXPECT_TRUE(!strcmp(val, "auto") || !strcmp(val, "inflate") ||
+		    !strcmp(val, "report"))
+		TH_LOG(FB_ATTR_SURRENDER_PATH " reads %s", val);
+	snprintf(path, sizeof(path), "%s/" FB_ATTR_PATH_ACTIVE, self->grp);
+	ASSERT_EQ(0, fb_read_str(path, val, sizeof(val)));
 	EXPECT_TRUE(!strcmp(val, "inflate") || !strcmp(val, "report"))
-		TH_LOG("surrender_path reads %s", val);
+		TH_LOG(FB_ATTR_PATH_ACTIVE " reads %s", val);
 }
 
 TEST_F(fb, features_match_virtio)
