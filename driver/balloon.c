@@ -4,11 +4,13 @@
  * that moves the balloon towards the host's target.
  */
 #include <linux/delay.h>
+#include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/mm.h>
 #include <linux/vmstat.h>
 
 #include "fastballoon.h"
+#include "fb_trace.h"
 
 /*
  * Without DEFLATE_ON_OOM the host may count on the memory staying gone, so
@@ -28,6 +30,23 @@ u32 fb_target_pages(struct fb_balloon *fb)
 	/* The balloon's config space is little-endian even on legacy devices. */
 	virtio_cread_le(fb->vdev, struct virtio_balloon_config, num_pages,
 			&target);
+	return target;
+}
+
+/*
+ * What the balloon aims at: the guest's own target if one is set, else the
+ * host's, never above the cap. The floor is applied as memory is taken
+ * (fb_floor_room()), since available memory changes all the time.
+ */
+unsigned long fb_effective_target(struct fb_balloon *fb)
+{
+	unsigned long target = READ_ONCE(fb->cfg.guest_target);
+	unsigned long cap = READ_ONCE(fb->cfg.max_pages);
+
+	if (!target)
+		target = fb_target_pages(fb);
+	if (cap)
+		target = min(target, cap);
 	return target;
 }
 
@@ -54,6 +73,33 @@ static void fb_queue_size_work_delayed(struct fb_balloon *fb,
 void fb_queue_size_work(struct fb_balloon *fb)
 {
 	fb_queue_size_work_delayed(fb, 0);
+}
+
+/*
+ * The target moved (host config change or a knob): go now, forget the
+ * back-off and any hold a release imposed.
+ */
+void fb_target_changed(struct fb_balloon *fb)
+{
+	WRITE_ONCE(fb->pressure_hold, false);
+	WRITE_ONCE(fb->floor_hold_until, jiffies);
+	WRITE_ONCE(fb->retry_delay, FB_RETRY_DELAY);
+	fb_queue_size_work(fb);
+	fb_queue_floor(fb);
+}
+
+/* Pages inflate may still take without pushing MemAvailable under the floor. */
+static unsigned long fb_floor_room(struct fb_balloon *fb, unsigned long want)
+{
+	unsigned long floor = READ_ONCE(fb->cfg.floor_pages);
+	long avail;
+
+	if (!floor)
+		return want;
+	avail = si_mem_available();
+	if (avail <= (long)floor)
+		return 0;
+	return min(want, (unsigned long)avail - floor);
 }
 
 /*
@@ -88,6 +134,7 @@ static unsigned long fb_take_small(struct fb_balloon *fb, struct fb_tx *tx,
 		}
 		if (order)
 			split_page(page, order);
+		fb->dbg.small_by_order[order] += 1UL << order;
 		for (i = 0; i < (1UL << order); i++)
 			list_add(&page[i].lru, &pages);
 		got += 1UL << order;
@@ -98,7 +145,7 @@ static unsigned long fb_take_small(struct fb_balloon *fb, struct fb_tx *tx,
 			adjust_managed_page_count(page, -1);
 	}
 	balloon_page_list_enqueue(&fb->bdev, &pages);
-	fb->nr_pages += got;
+	fb_acct(fb, 0, got);
 	return got;
 }
 
@@ -148,10 +195,12 @@ static unsigned long fb_take_blocks(struct fb_balloon *fb, struct fb_tx *tx,
 static unsigned long fb_inflate(struct fb_balloon *fb, unsigned long nr)
 {
 	unsigned int max_order = READ_ONCE(fb->cfg.max_order);
-	unsigned long done = 0, want, got;
+	unsigned long done = 0, want, got, blocks;
+	u64 t0 = ktime_get_ns();
 	struct fb_tx tx;
 
 	mutex_lock(&fb->lock);
+	blocks = fb->nr_blocks;
 	fb_tx_begin(&tx, fb, FB_VQ_INFLATE);
 	fb->small_order = min_t(unsigned int, max_order, FB_BLOCK_ORDER - 1);
 	if (max_order >= FB_BLOCK_ORDER)
@@ -172,9 +221,13 @@ static unsigned long fb_inflate(struct fb_balloon *fb, unsigned long nr)
 	 * it may have discarded them already.
 	 */
 	fb_tx_end(&tx);
+	blocks = fb->nr_blocks - blocks;
 	mutex_unlock(&fb->lock);
 
 	fb_count(fb, FB_CNT_INFLATED, done);
+	trace_fb_inflate(fb->vdev->index, nr, blocks,
+			 done - blocks * FB_BLOCK_PAGES,
+			 div_u64(ktime_get_ns() - t0, NSEC_PER_USEC));
 	return done;
 }
 
@@ -200,7 +253,7 @@ unsigned long fb_release_small(struct fb_balloon *fb, unsigned long nr,
 			       struct fb_tx *tx)
 {
 	bool must_tell = fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST);
-	unsigned long small = fb->nr_pages - fb->nr_blocks * FB_BLOCK_PAGES;
+	unsigned long small = fb->nr_small;
 	struct page *page;
 	unsigned long got;
 	LIST_HEAD(pages);
@@ -218,7 +271,7 @@ unsigned long fb_release_small(struct fb_balloon *fb, unsigned long nr,
 		}
 	}
 	fb_release_pages(fb, &pages);
-	fb->nr_pages -= got;
+	fb_acct(fb, 0, -(long)got);
 	return got;
 }
 
@@ -275,7 +328,8 @@ unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
 			   bool blocks_first, bool trylock)
 {
 	struct fb_tx tx, *txp = NULL;
-	unsigned long got;
+	unsigned long got, blocks;
+	u64 t0 = ktime_get_ns();
 
 	if (trylock) {
 		if (!mutex_trylock(&fb->lock))
@@ -288,7 +342,9 @@ unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
 		tx.lazy = true;
 		txp = &tx;
 	}
+	blocks = fb->nr_blocks;
 	got = fb_release(fb, nr, blocks_first, txp);
+	blocks -= fb->nr_blocks;
 	if (got && !fb->dead)
 		fb_update_actual(fb);
 	if (txp) {
@@ -298,6 +354,9 @@ unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
 	mutex_unlock(&fb->lock);
 
 	fb_count(fb, FB_CNT_DEFLATED, got);
+	trace_fb_deflate(fb->vdev->index, nr, blocks,
+			 got - blocks * FB_BLOCK_PAGES,
+			 div_u64(ktime_get_ns() - t0, NSEC_PER_USEC));
 	return got;
 }
 
@@ -336,16 +395,74 @@ void fb_release_all_untold(struct fb_balloon *fb)
 	fb_deflate_all_tell(fb, false);
 }
 
+/*
+ * Runs of the size work, for the last_*_pages_per_s attributes: a run starts
+ * when the balloon begins moving one way and ends when it reaches the
+ * target or can go no further; its rate counts the pauses in between.
+ */
+static void fb_run_step(struct fb_balloon *fb, enum fb_run dir,
+			unsigned long got, bool done)
+{
+	u64 now = ktime_get_ns(), ns;
+	unsigned long rate;
+
+	if (dir == FB_RUN_NONE)
+		return;
+	if (fb->run != dir) {
+		fb->run = dir;
+		fb->run_start_ns = now;
+		fb->run_pages = 0;
+	}
+	fb->run_pages += got;
+	if (!done)
+		return;
+	if (fb->run_pages) {
+		ns = max_t(u64, now - fb->run_start_ns, 1);
+		rate = div64_u64((u64)fb->run_pages * NSEC_PER_SEC, ns);
+		if (dir == FB_RUN_INFLATE)
+			WRITE_ONCE(fb->last_inflate_rate, rate);
+		else
+			WRITE_ONCE(fb->last_deflate_rate, rate);
+	}
+	fb->run = FB_RUN_NONE;
+}
+
+/*
+ * Inflate up to *@want pages; with a rate limit, *@want shrinks to a quarter
+ * second's worth and *@pause says how long to wait before the next pass.
+ */
+static unsigned long fb_inflate_chunk(struct fb_balloon *fb,
+				      unsigned long *want, unsigned long *pause)
+{
+	unsigned long limit = READ_ONCE(fb->cfg.inflate_limit);
+	unsigned long got;
+
+	*pause = 0;
+	if (limit)
+		*want = min(*want, max(limit / 4, 1UL));
+	got = fb_inflate(fb, *want);
+	if (limit && got) {
+		*pause = max_t(unsigned long,
+			       div64_u64((u64)got * HZ, limit), 1);
+		fb->dbg.limit_waits++;
+	}
+	return got;
+}
+
 void fb_size_func(struct work_struct *work)
 {
 	struct fb_balloon *fb = container_of(to_delayed_work(work),
 					     struct fb_balloon, size_work);
-	unsigned long target = fb_target_pages(fb);
+	unsigned long target = fb_effective_target(fb);
 	unsigned long held = READ_ONCE(fb->nr_pages);
-	unsigned long want, got;
+	unsigned long want, got, room, pause = 0;
+	unsigned long hold = READ_ONCE(fb->floor_hold_until);
+	bool cut = false;	/* the floor allowed less than was asked */
 
-	if (target == held)
+	if (target == held) {
+		fb_run_step(fb, fb->run, 0, true);
 		return;
+	}
 	if (fb->dead) {
 		dev_warn_ratelimited(&fb->vdev->dev,
 				     "host stopped answering; balloon left at %lu pages\n",
@@ -355,24 +472,39 @@ void fb_size_func(struct work_struct *work)
 
 	if (target > held && READ_ONCE(fb->pressure_hold))
 		return;
+	if (target > held && time_before(jiffies, hold)) {
+		fb_queue_size_work_delayed(fb, hold - jiffies);
+		return;
+	}
 	if (target > held) {
 		want = min(target - held, FB_CHUNK_PAGES);
-		got = fb_inflate(fb, want);
+		room = fb_floor_room(fb, want);
+		if (room < want) {
+			fb->dbg.floor_stops++;
+			want = room;
+			cut = true;
+		}
+		got = want ? fb_inflate_chunk(fb, &want, &pause) : 0;
 		fb_update_actual(fb);
+		fb_run_step(fb, FB_RUN_INFLATE, got,
+			    held + got >= target || !got || got < want);
 	} else {
 		/* Deflating is cheap: up to FB_DEFER_MAX blocks in one pass. */
 		want = min(held - target, FB_DEFER_MAX * FB_BLOCK_PAGES);
 		got = fb_give_back(fb, want, false, false);	/* writes actual */
+		fb_run_step(fb, FB_RUN_DEFLATE, got,
+			    held - got <= target || got < want);
 	}
 
 	/*
-	 * More to do: go on at once; after a short pass, pause, and pause
-	 * longer each time nothing at all could be taken (the host may ask
-	 * for more than the guest can give), so that we don't spin.
+	 * More to do: go on at once (or after the rate limit's pause); after
+	 * a short pass, pause, and pause longer each time nothing at all could
+	 * be taken (the host may ask for more than the guest can give), so
+	 * that we don't spin.
 	 */
-	if (got == want) {
+	if (got == want && !cut) {
 		fb->retry_delay = FB_RETRY_DELAY;
-		fb_queue_size_work_delayed(fb, 0);
+		fb_queue_size_work_delayed(fb, pause);
 	} else if (got) {
 		fb->retry_delay = FB_RETRY_DELAY;
 		fb_queue_size_work_delayed(fb, fb->retry_delay);
@@ -381,6 +513,45 @@ void fb_size_func(struct work_struct *work)
 		fb->retry_delay = min(fb->retry_delay * 2, FB_RETRY_MAX);
 	}
 	fb_queue_heal(fb);
+	fb_queue_floor(fb);
+}
+
+/*
+ * The floor: while MemAvailable is under it, give back what is missing
+ * (blocks first) and hold inflation off for a while, so that the balloon
+ * and the guest's workload don't trade the same memory back and forth.
+ */
+void fb_floor_func(struct work_struct *work)
+{
+	struct fb_balloon *fb = container_of(to_delayed_work(work),
+					     struct fb_balloon, floor_work);
+	unsigned long floor = READ_ONCE(fb->cfg.floor_pages);
+	long avail = si_mem_available();
+	unsigned long need;
+
+	if (!floor || !READ_ONCE(fb->nr_pages))
+		return;
+	if (avail < (long)floor) {
+		/* A little over, so that the next small allocation fits too. */
+		need = floor - avail + max(floor / 16, FB_BLOCK_PAGES);
+		WRITE_ONCE(fb->floor_hold_until, jiffies + FB_FLOOR_HOLD);
+		fb_pressure_release(fb, need, FB_REL_FLOOR, false);
+	}
+	fb_queue_floor(fb);
+}
+
+/* Keep checking the floor while one is set and there is memory to give. */
+void fb_queue_floor(struct fb_balloon *fb)
+{
+	unsigned long flags;
+
+	if (!READ_ONCE(fb->cfg.floor_pages) || !READ_ONCE(fb->nr_pages))
+		return;
+	spin_lock_irqsave(&fb->stop_lock, flags);
+	if (!fb->stop)
+		queue_delayed_work(system_freezable_wq, &fb->floor_work,
+				   FB_FLOOR_PERIOD);
+	spin_unlock_irqrestore(&fb->stop_lock, flags);
 }
 
 #if FB_BALLOON_MIGRATION
@@ -449,4 +620,5 @@ void fb_balloon_init(struct fb_balloon *fb)
 	mutex_init(&fb->report_lock);
 	INIT_DELAYED_WORK(&fb->size_work, fb_size_func);
 	INIT_DELAYED_WORK(&fb->heal_work, fb_heal_func);
+	INIT_DELAYED_WORK(&fb->floor_work, fb_floor_func);
 }

@@ -17,6 +17,7 @@
 #include <linux/page-flags.h>
 
 #include "fastballoon.h"
+#include "fb_trace.h"
 
 /* page_private() of a block's first page. */
 #define FB_BLK_CONTIG	BIT(0)	/* from alloc_contig_range: 512 single pages */
@@ -76,13 +77,16 @@ void fb_block_take(struct fb_balloon *fb, struct page *head, bool contig,
 		   struct list_head *list)
 {
 	lockdep_assert_held(&fb->lock);
+	if (contig)
+		fb->dbg.blocks_evacuated++;
+	else
+		fb->dbg.blocks_free++;
 	fb_block_mark(head, true);
 	set_page_private(head, contig ? FB_BLK_CONTIG : 0);
 	if (!fb_has(fb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
 		adjust_managed_page_count(head, -(long)FB_BLOCK_PAGES);
 	list_add(&head->lru, list);
-	fb->nr_blocks++;
-	fb->nr_pages += FB_BLOCK_PAGES;
+	fb_acct(fb, 1, 0);
 }
 
 static void fb_block_set_ranged(struct page *head)
@@ -121,7 +125,7 @@ bool fb_block_to_small(struct fb_balloon *fb)
 	if (!head)
 		return false;
 	list_del(&head->lru);
-	fb->nr_blocks--;
+	fb_acct(fb, -1, FB_BLOCK_PAGES);
 	fb_block_mark(head, false);
 	if (!(page_private(head) & FB_BLK_CONTIG))
 		split_page(head, FB_BLOCK_ORDER);
@@ -177,8 +181,7 @@ unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,
 		list_del(&head->lru);
 		fb_block_free(fb, head);
 	}
-	fb->nr_blocks -= got;
-	fb->nr_pages -= got * FB_BLOCK_PAGES;
+	fb_acct(fb, -(long)got, 0);
 	return got;
 }
 
@@ -277,11 +280,12 @@ void fb_heal_func(struct work_struct *work)
 	deadline = jiffies + msecs_to_jiffies(READ_ONCE(fb->cfg.defrag_ms));
 	for (i = 0; i < FB_HEAL_TRADES_PER_PASS; i++) {
 		if (fb->dead || READ_ONCE(fb->pressure_hold) ||
-		    fb->nr_pages - fb->nr_blocks * FB_BLOCK_PAGES < FB_BLOCK_PAGES)
+		    fb->nr_small < FB_BLOCK_PAGES)
 			break;
 		if (!fb_heal_one(fb, deadline))
 			break;
 	}
+	trace_fb_heal(fb->vdev->index, i, fb->nr_small);
 	mutex_unlock(&fb->lock);
 
 	fb_queue_heal(fb);
@@ -294,8 +298,7 @@ void fb_queue_heal(struct fb_balloon *fb)
 
 	if (READ_ONCE(fb->cfg.defrag) != FB_DEFRAG_HEAL)
 		return;
-	if (READ_ONCE(fb->nr_pages) - READ_ONCE(fb->nr_blocks) * FB_BLOCK_PAGES <
-	    FB_BLOCK_PAGES)
+	if (READ_ONCE(fb->nr_small) < FB_BLOCK_PAGES)
 		return;
 	spin_lock_irqsave(&fb->stop_lock, flags);
 	if (!fb->stop)

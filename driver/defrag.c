@@ -12,6 +12,7 @@
  */
 #include <linux/gfp.h>
 #include <linux/jiffies.h>
+#include <linux/ktime.h>
 #include <linux/memory_hotplug.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
@@ -21,6 +22,7 @@
 #include <linux/vmalloc.h>
 
 #include "fastballoon.h"
+#include "fb_trace.h"
 
 /* A scan is trusted this long; the guest's memory moves under us. */
 #define FB_DEFRAG_SCAN_TTL	HZ
@@ -112,6 +114,17 @@ sort:
 	sort(st->cand, st->nr, sizeof(*st->cand), fb_cand_cmp, NULL);
 }
 
+/* Count an evacuation in the debugfs histogram: <1, <4, <16, <64, <256 ms. */
+static void fb_defrag_histo(struct fb_balloon *fb, unsigned long us)
+{
+	unsigned int b = 0;
+	unsigned long ms = us / USEC_PER_MSEC;
+
+	while (b < FB_DEFRAG_HIST - 1 && ms >= (1UL << (2 * b)))
+		b++;
+	fb->dbg.defrag_hist[b]++;
+}
+
 /*
  * Empty the cheapest pageblock we can and return it as a block (512 single
  * pages, first page returned), or NULL when nothing worked before
@@ -120,8 +133,9 @@ sort:
 struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline)
 {
 	struct fb_defrag_state *st = &fb->dfg;
-	unsigned long pfn, t0;
+	unsigned long pfn, us;
 	struct page *page;
+	u64 t0;
 	int ret;
 
 	lockdep_assert_held(&fb->lock);
@@ -139,13 +153,15 @@ struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline)
 		/* Taken or changed since the scan? Then don't bother. */
 		if (!page || fb_block_cost(page) < 0)
 			continue;
-		t0 = jiffies;
+		t0 = ktime_get_ns();
 		fb_count(fb, FB_CNT_DEFRAG_TRIES, 1);
 		ret = alloc_contig_range(pfn, pfn + FB_BLOCK_PAGES,
 					 MIGRATE_MOVABLE,
 					 GFP_KERNEL | __GFP_NOWARN);
-		fb_count(fb, FB_CNT_DEFRAG_US,
-			 jiffies_to_usecs(jiffies - t0));
+		us = div_u64(ktime_get_ns() - t0, NSEC_PER_USEC);
+		fb_count(fb, FB_CNT_DEFRAG_US, us);
+		fb_defrag_histo(fb, us);
+		trace_fb_defrag(fb->vdev->index, pfn, ret, us);
 		if (!ret) {
 			fb_count(fb, FB_CNT_DEFRAG_OK, 1);
 			return pfn_to_page(pfn);

@@ -9,6 +9,7 @@
 #define _FASTBALLOON_H
 
 #include <linux/atomic.h>
+#include <linux/debugfs.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/page_reporting.h>
@@ -47,6 +48,11 @@ enum fb_vq {
 /* A 2 MiB block: the unit the host backs with one huge page. */
 #define FB_BLOCK_ORDER		(FB_BLOCK_SHIFT - PAGE_SHIFT)
 #define FB_BLOCK_PAGES		BIT(FB_BLOCK_ORDER)
+#define FB_BLOCK_ORDER_MAX	FB_BLOCK_ORDER
+/* How often the floor is checked while one is set and the balloon holds. */
+#define FB_FLOOR_PERIOD		msecs_to_jiffies(250)
+/* After giving memory back for the floor, don't inflate again this soon. */
+#define FB_FLOOR_HOLD		(5 * HZ)
 /* Ranges per reporting-queue request: two requests fill QEMU's 32-entry ring. */
 #define FB_RANGES_PER_REQ	16
 #define FB_NR_RBUFS		2
@@ -98,7 +104,8 @@ enum fb_defrag {
 };
 
 /**
- * struct fb_config - the tunables; module parameters give the defaults.
+ * struct fb_config - the tunables; module parameters give the defaults,
+ * sysfs changes them (sysfs.c validates every write).
  * Read locklessly with READ_ONCE(): every field is valid on its own.
  * @max_order: largest allocation order tried (0: 4 KiB only, like in-tree).
  * @path: enum fb_path.
@@ -106,6 +113,11 @@ enum fb_defrag {
  * @defrag_ms: time one inflate pass may spend defragmenting.
  * @heal_ms: pause between healing passes.
  * @oom_pages: pages one OOM notification gives back.
+ * @guest_target: pages to hold whatever the host asks; 0 follows the host.
+ * @max_pages: cap on the balloon; 0 is no cap.
+ * @floor_pages: MemAvailable the balloon never takes the guest below, and
+ *	gives memory back to restore; 0 is no floor.
+ * @inflate_limit: most pages per second inflate takes; 0 is no limit.
  */
 struct fb_config {
 	unsigned int max_order;
@@ -114,6 +126,46 @@ struct fb_config {
 	unsigned int defrag_ms;
 	unsigned int heal_ms;
 	unsigned long oom_pages;
+	unsigned long guest_target;
+	unsigned long max_pages;
+	unsigned long floor_pages;
+	unsigned long inflate_limit;
+};
+
+/* Direction of the size work's current run, for the rate attributes. */
+enum fb_run {
+	FB_RUN_NONE,
+	FB_RUN_INFLATE,
+	FB_RUN_DEFLATE,
+};
+
+/* Why memory went back to the guest outside a host request (tracepoint). */
+enum fb_release_reason {
+	FB_REL_OOM,
+	FB_REL_SHRINKER,
+	FB_REL_FLOOR,
+};
+
+/* Buckets of the defragmentation latency histogram in debugfs (ms). */
+#define FB_DEFRAG_HIST		6	/* <1 <4 <16 <64 <256 >=256 */
+
+/**
+ * struct fb_debug - counters only debugfs shows (updated under @lock or
+ * racily: they are for people, not for decisions).
+ * @blocks_free: blocks the allocator had free.
+ * @blocks_evacuated: blocks made by evacuating a pageblock.
+ * @small_by_order: 4 KiB pages taken, by the order of the allocation.
+ * @defrag_hist: evacuation attempts by duration.
+ * @floor_stops: inflate passes cut short by the floor.
+ * @limit_waits: pauses the inflate rate limit imposed.
+ */
+struct fb_debug {
+	unsigned long blocks_free;
+	unsigned long blocks_evacuated;
+	unsigned long small_by_order[FB_BLOCK_ORDER_MAX];
+	unsigned long defrag_hist[FB_DEFRAG_HIST];
+	unsigned long floor_stops;
+	unsigned long limit_waits;
 };
 
 /**
@@ -181,6 +233,7 @@ enum fb_counter {
 	FB_CNT_HEAL_TRADES,
 	FB_CNT_SHRINK_RELEASED,
 	FB_CNT_RANGED,
+	FB_CNT_FLOOR_RELEASED,
 	FB_CNT_MAX
 };
 
@@ -208,6 +261,8 @@ enum fb_counter {
  * @nr_blocks: length of @blocks (@lock).
  * @nr_pages: pages held and told to the host, blocks included (@lock);
  *	`actual` mirrors it.
+ * @nr_small: of those, single 4 KiB pages (@lock; read locklessly).
+ * @ram_pages: guest RAM when the device was bound; bounds the page knobs.
  * @chain_blocks: send a block's 512 PFNs as one two-descriptor request
  *	(QEMU frees a huge page only then); else as two requests.
  * @report_lock: serialises the reporting queue between the page_reporting
@@ -237,6 +292,14 @@ enum fb_counter {
  * @shrinker: gives memory back when reclaim runs short (DEFLATE_ON_OOM).
  * @pressure_hold: the guest took memory back under pressure; don't inflate
  *	again until the host sets a new target.
+ * @floor_work: gives memory back while MemAvailable is under the floor.
+ * @floor_hold_until: jiffies before which inflate waits after a floor
+ *	release.
+ * @run: direction of the size work's current run (@size_work);
+ *	@run_start_ns when it began, @run_pages pages it moved.
+ * @last_inflate_rate: pages per second of the last inflate run;
+ *	@last_deflate_rate the same for deflate.
+ * @dbg: debugfs-only counters; @debugfs the device's debugfs directory.
  * @cnt: event counters, exported through sysfs.
  */
 struct fb_balloon {
@@ -255,6 +318,8 @@ struct fb_balloon {
 	struct list_head blocks;
 	unsigned long nr_blocks;
 	unsigned long nr_pages;
+	unsigned long nr_small;
+	unsigned long ram_pages;
 	bool chain_blocks;
 	unsigned int small_order;
 	unsigned long deferred[FB_DEFER_MAX];
@@ -289,12 +354,35 @@ struct fb_balloon {
 	struct shrinker *shrinker;
 	bool pressure_hold;
 
+	struct delayed_work floor_work;
+	unsigned long floor_hold_until;
+	enum fb_run run;
+	u64 run_start_ns;
+	unsigned long run_pages;
+	unsigned long last_inflate_rate;
+	unsigned long last_deflate_rate;
+
+	struct fb_debug dbg;
+	struct dentry *debugfs;
+
 	atomic64_t cnt[FB_CNT_MAX];
 };
 
 static inline bool fb_has(const struct fb_balloon *fb, unsigned int bit)
 {
 	return virtio_has_feature(fb->vdev, bit);
+}
+
+/*
+ * Change what the balloon holds (caller holds @fb->lock). Each field is
+ * written once, so lockless readers see a value that was true.
+ */
+static inline void fb_acct(struct fb_balloon *fb, long blocks, long small)
+{
+	WRITE_ONCE(fb->nr_blocks, fb->nr_blocks + blocks);
+	WRITE_ONCE(fb->nr_small, fb->nr_small + small);
+	WRITE_ONCE(fb->nr_pages,
+		   fb->nr_pages + blocks * (long)FB_BLOCK_PAGES + small);
 }
 
 static inline void fb_count(struct fb_balloon *fb, enum fb_counter c, u64 n)
@@ -331,7 +419,11 @@ void fb_release_all_untold(struct fb_balloon *fb);
 void fb_size_func(struct work_struct *work);
 void fb_update_actual(struct fb_balloon *fb);
 u32 fb_target_pages(struct fb_balloon *fb);
+unsigned long fb_effective_target(struct fb_balloon *fb);
 void fb_queue_size_work(struct fb_balloon *fb);
+void fb_target_changed(struct fb_balloon *fb);
+void fb_floor_func(struct work_struct *work);
+void fb_queue_floor(struct fb_balloon *fb);
 
 /* block.c: 2 MiB blocks and healing */
 struct page *fb_block_alloc(void);
@@ -354,7 +446,10 @@ int fb_defrag_init(struct fb_balloon *fb);
 void fb_defrag_exit(struct fb_balloon *fb);
 
 /* main.c */
-void fb_config_defaults(struct fb_config *cfg);
+void fb_config_defaults(struct fb_balloon *fb);
+extern const char * const fb_path_names[3];
+extern const char * const fb_defrag_names[3];
+int fb_lookup(const char * const *names, unsigned int n, const char *val);
 
 /* stats.c */
 int fb_stats_init(struct fb_balloon *fb);
@@ -376,6 +471,14 @@ void fb_report_exit(struct fb_balloon *fb);
 /* pressure.c: memory back to the guest under pressure (DEFLATE_ON_OOM) */
 int fb_pressure_init(struct fb_balloon *fb);
 void fb_pressure_exit(struct fb_balloon *fb);
+unsigned long fb_pressure_release(struct fb_balloon *fb, unsigned long nr,
+				  enum fb_release_reason why, bool trylock);
+
+/* debugfs.c */
+void fb_debugfs_init(void);
+void fb_debugfs_exit(void);
+void fb_debugfs_add(struct fb_balloon *fb);
+void fb_debugfs_remove(struct fb_balloon *fb);
 
 /* sysfs.c */
 extern const struct attribute_group fb_attr_group;

@@ -22,6 +22,9 @@
 
 #include "fastballoon.h"
 
+#define CREATE_TRACE_POINTS
+#include "fb_trace.h"
+
 /*
  * Defaults for every device bound from now on. The per-device values are
  * tunables of their own (sysfs), these only seed them.
@@ -34,24 +37,43 @@ MODULE_PARM_DESC(max_order,
 static unsigned int defrag_ms = 1000;
 module_param(defrag_ms, uint, 0444);
 MODULE_PARM_DESC(defrag_ms,
-		 "time one inflate pass may spend evacuating pageblocks, ms [1000]");
+		 "time one inflate pass may spend evacuating pageblocks, 0-60000 ms [1000]");
 
 static unsigned int heal_ms = 5000;
 module_param(heal_ms, uint, 0444);
-MODULE_PARM_DESC(heal_ms, "pause between healing passes, ms [5000]");
+MODULE_PARM_DESC(heal_ms, "pause between healing passes, 100-3600000 ms [5000]");
 
 static unsigned long oom_pages = 4096;
 module_param(oom_pages, ulong, 0444);
 MODULE_PARM_DESC(oom_pages,
 		 "4 KiB pages given back per OOM notification or shrinker call [4096]");
 
-static const char * const fb_path_names[] = {
+static unsigned long guest_target_pages;
+module_param(guest_target_pages, ulong, 0444);
+MODULE_PARM_DESC(guest_target_pages,
+		 "4 KiB pages to hold whatever the host asks; 0 follows the host [0]");
+
+static unsigned long max_pages;
+module_param(max_pages, ulong, 0444);
+MODULE_PARM_DESC(max_pages, "cap on the balloon in 4 KiB pages; 0 is no cap [0]");
+
+static unsigned long floor_pages;
+module_param(floor_pages, ulong, 0444);
+MODULE_PARM_DESC(floor_pages,
+		 "keep MemAvailable above this many 4 KiB pages: never inflate below it, deflate to restore it; 0 is none [0]");
+
+static unsigned long inflate_limit_pages_per_s;
+module_param(inflate_limit_pages_per_s, ulong, 0444);
+MODULE_PARM_DESC(inflate_limit_pages_per_s,
+		 "most 4 KiB pages inflated per second; 0 is no limit [0]");
+
+const char * const fb_path_names[3] = {
 	[FB_PATH_AUTO] = "auto",
 	[FB_PATH_INFLATE] = "inflate",
 	[FB_PATH_REPORT] = "report",
 };
 
-static const char * const fb_defrag_names[] = {
+const char * const fb_defrag_names[3] = {
 	[FB_DEFRAG_OFF] = "off",
 	[FB_DEFRAG_ON] = "on",
 	[FB_DEFRAG_HEAL] = "heal",
@@ -67,8 +89,7 @@ module_param(defrag, charp, 0444);
 MODULE_PARM_DESC(defrag,
 		 "defragmentation: off, on (when no block is free) or heal (also trade 4 KiB pages for blocks later) [heal]");
 
-static int fb_lookup(const char * const *names, unsigned int n,
-		     const char *val)
+int fb_lookup(const char * const *names, unsigned int n, const char *val)
 {
 	unsigned int i;
 
@@ -78,16 +99,40 @@ static int fb_lookup(const char * const *names, unsigned int n,
 	return -EINVAL;
 }
 
-void fb_config_defaults(struct fb_config *cfg)
+/*
+ * Seed a new device's tunables. fb_check_params() refused nonsense at load;
+ * the page counts are clamped again here because RAM may have changed since.
+ */
+void fb_config_defaults(struct fb_balloon *fb)
 {
+	struct fb_config *cfg = &fb->cfg;
+	unsigned long ram = fb->ram_pages;
+
 	cfg->max_order = min_t(unsigned int, max_order, FB_BLOCK_ORDER);
 	cfg->path = max(fb_lookup(fb_path_names, ARRAY_SIZE(fb_path_names),
 				  surrender_path), 0);
 	cfg->defrag = max(fb_lookup(fb_defrag_names,
 				    ARRAY_SIZE(fb_defrag_names), defrag), 0);
-	cfg->defrag_ms = defrag_ms;
-	cfg->heal_ms = max(heal_ms, 100U);
-	cfg->oom_pages = max(oom_pages, 1UL);
+	cfg->defrag_ms = min(defrag_ms, FB_DEFRAG_MS_MAX);
+	cfg->heal_ms = clamp(heal_ms, FB_HEAL_MS_MIN, FB_HEAL_MS_MAX);
+	cfg->oom_pages = clamp(oom_pages, 1UL, ram);
+	cfg->guest_target = min(guest_target_pages, ram);
+	cfg->max_pages = min(max_pages, ram);
+	cfg->floor_pages = min(floor_pages, ram);
+	cfg->inflate_limit = min(inflate_limit_pages_per_s, FB_INFLATE_LIMIT_MAX);
+}
+
+/* A page-count parameter: at most the guest's RAM. */
+static int __init fb_check_pages(const char *name, unsigned long val,
+				 unsigned long min)
+{
+	unsigned long ram = totalram_pages();
+
+	if (val >= min && val <= ram)
+		return 0;
+	pr_err("%s=%lu: must be %lu..%lu (4 KiB pages; the guest has %lu MiB)\n",
+	       name, val, min, ram, ram >> (20 - PAGE_SHIFT));
+	return -ERANGE;
 }
 
 /* Refuse to load with a default that makes no sense, and say which. */
@@ -108,11 +153,25 @@ static int __init fb_check_params(void)
 		pr_err("defrag=%s: must be off, on or heal\n", defrag);
 		return -EINVAL;
 	}
-	if (!oom_pages) {
-		pr_err("oom_pages=0: must be at least 1\n");
-		return -EINVAL;
+	if (defrag_ms > FB_DEFRAG_MS_MAX) {
+		pr_err("defrag_ms=%u: must be 0..%u\n", defrag_ms,
+		       FB_DEFRAG_MS_MAX);
+		return -ERANGE;
 	}
-	return 0;
+	if (heal_ms < FB_HEAL_MS_MIN || heal_ms > FB_HEAL_MS_MAX) {
+		pr_err("heal_ms=%u: must be %u..%u\n", heal_ms, FB_HEAL_MS_MIN,
+		       FB_HEAL_MS_MAX);
+		return -ERANGE;
+	}
+	if (inflate_limit_pages_per_s > FB_INFLATE_LIMIT_MAX) {
+		pr_err("inflate_limit_pages_per_s=%lu: must be 0..%lu\n",
+		       inflate_limit_pages_per_s, FB_INFLATE_LIMIT_MAX);
+		return -ERANGE;
+	}
+	return fb_check_pages("oom_pages", oom_pages, 1) ?:
+	       fb_check_pages("guest_target_pages", guest_target_pages, 0) ?:
+	       fb_check_pages("max_pages", max_pages, 0) ?:
+	       fb_check_pages("floor_pages", floor_pages, 0);
 }
 
 /* Config callback, atomic context: only queue work, and not while stopping. */
@@ -122,14 +181,11 @@ static void fb_config_changed(struct virtio_device *vdev)
 	unsigned long flags;
 
 	spin_lock_irqsave(&fb->stop_lock, flags);
-	if (!fb->stop) {
-		/* A new target from the host ends a pressure hold. */
-		WRITE_ONCE(fb->pressure_hold, false);
-		fb->retry_delay = FB_RETRY_DELAY;
-		mod_delayed_work(system_freezable_wq, &fb->size_work, 0);
+	if (!fb->stop)
 		fb_hint_config_changed(fb);
-	}
 	spin_unlock_irqrestore(&fb->stop_lock, flags);
+	/* A new target from the host ends a pressure hold. */
+	fb_target_changed(fb);
 }
 
 /*
@@ -193,6 +249,7 @@ static void fb_stop(struct fb_balloon *fb)
 	fb_set_stop(fb, true);
 	cancel_delayed_work_sync(&fb->size_work);
 	cancel_delayed_work_sync(&fb->heal_work);
+	cancel_delayed_work_sync(&fb->floor_work);
 	cancel_work_sync(&fb->stats_work);
 	if (fb->hint_wq)
 		cancel_work_sync(&fb->hint_work);
@@ -225,7 +282,8 @@ static int fb_probe(struct virtio_device *vdev)
 	spin_lock_init(&fb->stop_lock);
 	mutex_init(&fb->lock);
 	init_waitqueue_head(&fb->acked);
-	fb_config_defaults(&fb->cfg);
+	fb->ram_pages = totalram_pages();
+	fb_config_defaults(fb);
 	fb->retry_delay = FB_RETRY_DELAY;
 	fb->chain_blocks = fb_chain_blocks(vdev);
 	fb_balloon_init(fb);
@@ -259,6 +317,7 @@ static int fb_probe(struct virtio_device *vdev)
 	virtio_device_ready(vdev);
 	if (fb_stats_prime(fb))
 		dev_warn(&vdev->dev, "could not prime the stats queue\n");
+	fb_debugfs_add(fb);
 	fb_queue_size_work(fb);
 	return 0;
 
@@ -288,6 +347,7 @@ static void fb_remove(struct virtio_device *vdev)
 	struct fb_balloon *fb = vdev->priv;
 
 	device_remove_group(&vdev->dev, &fb_attr_group);
+	fb_debugfs_remove(fb);
 	/* Nobody may ask for pages once we start giving them all back. */
 	fb_report_exit(fb);
 	fb_pressure_exit(fb);
@@ -321,6 +381,7 @@ static int fb_restore(struct virtio_device *vdev)
 	fb_set_stop(fb, false);
 	fb_update_actual(fb);
 	fb_queue_size_work(fb);
+	fb_queue_floor(fb);
 	return 0;
 }
 #endif
@@ -381,13 +442,18 @@ static int __init fb_init(void)
 
 	if (err)
 		return err;
-	return register_virtio_driver(&fb_driver);
+	fb_debugfs_init();
+	err = register_virtio_driver(&fb_driver);
+	if (err)
+		fb_debugfs_exit();
+	return err;
 }
 module_init(fb_init);
 
 static void __exit fb_exit(void)
 {
 	unregister_virtio_driver(&fb_driver);
+	fb_debugfs_exit();
 }
 module_exit(fb_exit);
 

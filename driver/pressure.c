@@ -22,17 +22,37 @@
 #include <linux/shrinker.h>
 
 #include "fastballoon.h"
+#include "fb_trace.h"
 
 #define FB_OOM_PRIORITY		80
 
 /* Below this share of RAM available, reclaim may shrink the balloon. */
 #define FB_LOW_MEM_SHIFT	5	/* 1/32 */
 
-static unsigned long fb_pressure_release(struct fb_balloon *fb,
-					 unsigned long nr, bool trylock)
+/*
+ * Give memory back on the guest's own account, blocks first. After an OOM
+ * or shrinker release the balloon stays put until the host sets a new
+ * target; the floor sets its own, timed hold (fb_floor_func()).
+ */
+unsigned long fb_pressure_release(struct fb_balloon *fb, unsigned long nr,
+				  enum fb_release_reason why, bool trylock)
 {
-	WRITE_ONCE(fb->pressure_hold, true);
-	return fb_give_back(fb, nr, true, trylock);
+	static const enum fb_counter cnt[] = {
+		[FB_REL_OOM] = FB_CNT_OOM_RELEASED,
+		[FB_REL_SHRINKER] = FB_CNT_SHRINK_RELEASED,
+		[FB_REL_FLOOR] = FB_CNT_FLOOR_RELEASED,
+	};
+	unsigned long got;
+
+	/* fb_trace.h prints the reasons by these numbers. */
+	BUILD_BUG_ON(FB_REL_OOM != 0 || FB_REL_SHRINKER != 1 ||
+		     FB_REL_FLOOR != 2);
+	if (why != FB_REL_FLOOR)
+		WRITE_ONCE(fb->pressure_hold, true);
+	got = fb_give_back(fb, nr, true, trylock);
+	fb_count(fb, cnt[why], got);
+	trace_fb_release(fb->vdev->index, why, nr, got);
+	return got;
 }
 
 static int fb_oom_notify(struct notifier_block *nb, unsigned long unused,
@@ -42,15 +62,19 @@ static int fb_oom_notify(struct notifier_block *nb, unsigned long unused,
 	unsigned long *freed = parm;
 	unsigned long got;
 
-	got = fb_pressure_release(fb, READ_ONCE(fb->cfg.oom_pages), false);
-	fb_count(fb, FB_CNT_OOM_RELEASED, got);
+	got = fb_pressure_release(fb, READ_ONCE(fb->cfg.oom_pages), FB_REL_OOM,
+				  false);
 	*freed += got;
 	return NOTIFY_OK;
 }
 
-static bool fb_memory_low(void)
+/* Low: under 1/32 of RAM available, or under the floor if that is higher. */
+static bool fb_memory_low(struct fb_balloon *fb)
 {
-	return si_mem_available() < (long)(totalram_pages() >> FB_LOW_MEM_SHIFT);
+	unsigned long low = max(totalram_pages() >> FB_LOW_MEM_SHIFT,
+				READ_ONCE(fb->cfg.floor_pages));
+
+	return si_mem_available() < (long)low;
 }
 
 static unsigned long fb_shrink_count(struct shrinker *s,
@@ -58,7 +82,7 @@ static unsigned long fb_shrink_count(struct shrinker *s,
 {
 	struct fb_balloon *fb = fb_shrinker_priv(s);
 
-	if (!fb_memory_low())
+	if (!fb_memory_low(fb))
 		return 0;
 	return READ_ONCE(fb->nr_pages);
 }
@@ -69,18 +93,16 @@ static unsigned long fb_shrink_scan(struct shrinker *s,
 	struct fb_balloon *fb = fb_shrinker_priv(s);
 	unsigned long got;
 
-	if (!fb_memory_low())
+	if (!fb_memory_low(fb))
 		return SHRINK_STOP;
 	/*
 	 * Never wait for the lock: inflate holds it while it allocates, and
 	 * that allocation may be what is reclaiming right now.
 	 */
 	got = fb_pressure_release(fb, max(sc->nr_to_scan,
-					  READ_ONCE(fb->cfg.oom_pages)), true);
-	if (!got)
-		return SHRINK_STOP;
-	fb_count(fb, FB_CNT_SHRINK_RELEASED, got);
-	return got;
+					  READ_ONCE(fb->cfg.oom_pages)),
+				  FB_REL_SHRINKER, true);
+	return got ?: SHRINK_STOP;
 }
 
 int fb_pressure_init(struct fb_balloon *fb)

@@ -3,8 +3,16 @@
  * fastballoon sysfs: the "fastballoon" attribute group under each bound
  * virtio device. One value per file; names and units are in the uapi
  * header and documented in the README's ABI section.
+ *
+ * The knobs are read-write. A write is checked completely before anything
+ * changes: one that does not parse fails with -EINVAL, a number out of
+ * range with -ERANGE, and either way the log says which knob and why
+ * (ratelimited: a script in a loop must not flood it). A good write takes
+ * effect at once: the work that acts on it is kicked.
  */
 #include <linux/device.h>
+#include <linux/kernel.h>
+#include <linux/string.h>
 #include <linux/sysfs.h>
 
 #include "fastballoon.h"
@@ -36,19 +44,46 @@ static ssize_t blocks_2m_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(blocks_2m);
 
-/* Single 4 KiB pages held; consistent with blocks_2m under the lock. */
+/* Single 4 KiB pages held (never waits for an inflate in progress). */
 static ssize_t pages_4k_show(struct device *dev,
 			     struct device_attribute *attr, char *buf)
 {
-	struct fb_balloon *fb = fb_from_dev(dev);
-	unsigned long n;
-
-	mutex_lock(&fb->lock);
-	n = fb->nr_pages - fb->nr_blocks * FB_BLOCK_PAGES;
-	mutex_unlock(&fb->lock);
-	return sysfs_emit(buf, "%lu\n", n);
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(fb_from_dev(dev)->nr_small));
 }
 static DEVICE_ATTR_RO(pages_4k);
+
+static ssize_t ram_pages_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lu\n", fb_from_dev(dev)->ram_pages);
+}
+static DEVICE_ATTR_RO(ram_pages);
+
+static ssize_t effective_target_pages_show(struct device *dev,
+					   struct device_attribute *attr,
+					   char *buf)
+{
+	return sysfs_emit(buf, "%lu\n", fb_effective_target(fb_from_dev(dev)));
+}
+static DEVICE_ATTR_RO(effective_target_pages);
+
+static ssize_t last_inflate_pages_per_s_show(struct device *dev,
+					     struct device_attribute *attr,
+					     char *buf)
+{
+	return sysfs_emit(buf, "%lu\n",
+			  READ_ONCE(fb_from_dev(dev)->last_inflate_rate));
+}
+static DEVICE_ATTR_RO(last_inflate_pages_per_s);
+
+static ssize_t last_deflate_pages_per_s_show(struct device *dev,
+					     struct device_attribute *attr,
+					     char *buf)
+{
+	return sysfs_emit(buf, "%lu\n",
+			  READ_ONCE(fb_from_dev(dev)->last_deflate_rate));
+}
+static DEVICE_ATTR_RO(last_deflate_pages_per_s);
 
 static ssize_t features_show(struct device *dev,
 			     struct device_attribute *attr, char *buf)
@@ -95,15 +130,137 @@ FB_COUNTER_ATTR(defrag_time_us_total, FB_CNT_DEFRAG_US);
 FB_COUNTER_ATTR(heal_trades_total, FB_CNT_HEAL_TRADES);
 FB_COUNTER_ATTR(shrinker_released_pages_total, FB_CNT_SHRINK_RELEASED);
 FB_COUNTER_ATTR(ranged_pages_total, FB_CNT_RANGED);
+FB_COUNTER_ATTR(floor_released_pages_total, FB_CNT_FLOOR_RELEASED);
 
 /* The path blocks take to the host right now: "inflate" or "report". */
-static ssize_t surrender_path_show(struct device *dev,
-				   struct device_attribute *attr, char *buf)
+static ssize_t surrender_path_active_show(struct device *dev,
+					  struct device_attribute *attr,
+					  char *buf)
 {
 	return sysfs_emit(buf, "%s\n",
 			  fb_use_ranges(fb_from_dev(dev)) ? "report" : "inflate");
 }
-static DEVICE_ATTR_RO(surrender_path);
+static DEVICE_ATTR_RO(surrender_path_active);
+
+/* What was written, at most a line and 32 bytes of it, for the log. */
+static int fb_input_len(const char *buf)
+{
+	return min_t(size_t, strcspn(buf, "\n"), 32);
+}
+
+/*
+ * Parse a decimal count in [@min, @max]. On failure, log why (naming the
+ * knob) and return -EINVAL or -ERANGE; *@val is then undefined.
+ */
+static int fb_parse(struct fb_balloon *fb, const char *knob, const char *buf,
+		    unsigned long min, unsigned long max, unsigned long *val)
+{
+	int err = kstrtoul(buf, 10, val);
+
+	if (err == -EINVAL) {
+		dev_warn_ratelimited(&fb->vdev->dev,
+				     "%s: \"%.*s\" is not a number (write a decimal %lu..%lu)\n",
+				     knob, fb_input_len(buf), buf, min, max);
+		return -EINVAL;
+	}
+	if (err || *val < min || *val > max) {
+		dev_warn_ratelimited(&fb->vdev->dev,
+				     "%s: %.*s is out of range %lu..%lu\n",
+				     knob, fb_input_len(buf), buf, min, max);
+		return -ERANGE;
+	}
+	return 0;
+}
+
+/* Parse one of @names; log the choices if it is none of them. */
+static int fb_parse_word(struct fb_balloon *fb, const char *knob,
+			 const char *buf, const char * const *names,
+			 unsigned int n)
+{
+	int i = fb_lookup(names, n, buf);
+
+	if (i < 0)
+		dev_warn_ratelimited(&fb->vdev->dev,
+				     "%s: \"%.*s\" is not one of %s, %s, %s\n",
+				     knob, fb_input_len(buf), buf, names[0],
+				     names[1], names[2]);
+	return i;
+}
+
+/*
+ * A numeric knob: field @_field of struct fb_config, valid from @_min to
+ * @_max (an expression of @fb), and @_kick run after a good write.
+ */
+#define FB_KNOB_ATTR(_name, _field, _min, _max, _kick)			static ssize_t _name##_show(struct device *dev,							    struct device_attribute *attr, char *buf)	{										struct fb_balloon *fb = fb_from_dev(dev);													return sysfs_emit(buf, "%lu\n",								  (unsigned long)READ_ONCE(fb->cfg._field));	}									static ssize_t _name##_store(struct device *dev,						     struct device_attribute *attr,					     const char *buf, size_t count)		{										struct fb_balloon *fb = fb_from_dev(dev);				unsigned long val;							int err;																	err = fb_parse(fb, #_name, buf, (_min), (_max), &val);			if (err)									return err;							WRITE_ONCE(fb->cfg._field, val);					_kick(fb);								return count;							}									static DEVICE_ATTR_RW(_name)
+
+static void fb_kick_none(struct fb_balloon *fb) { }
+
+FB_KNOB_ATTR(guest_target_pages, guest_target, 0, fb->ram_pages,
+	     fb_target_changed);
+FB_KNOB_ATTR(max_pages, max_pages, 0, fb->ram_pages, fb_target_changed);
+FB_KNOB_ATTR(floor_pages, floor_pages, 0, fb->ram_pages, fb_target_changed);
+FB_KNOB_ATTR(inflate_limit_pages_per_s, inflate_limit, 0,
+	     FB_INFLATE_LIMIT_MAX, fb_queue_size_work);
+FB_KNOB_ATTR(max_order, max_order, 0, FB_BLOCK_ORDER, fb_queue_heal);
+FB_KNOB_ATTR(defrag_ms, defrag_ms, 0, FB_DEFRAG_MS_MAX, fb_kick_none);
+FB_KNOB_ATTR(heal_ms, heal_ms, FB_HEAL_MS_MIN, FB_HEAL_MS_MAX, fb_queue_heal);
+FB_KNOB_ATTR(oom_pages, oom_pages, 1, fb->ram_pages, fb_kick_none);
+
+static ssize_t defrag_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	return sysfs_emit(buf, "%s\n",
+			  fb_defrag_names[READ_ONCE(fb_from_dev(dev)->cfg.defrag)]);
+}
+
+static ssize_t defrag_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	struct fb_balloon *fb = fb_from_dev(dev);
+	int i = fb_parse_word(fb, "defrag", buf, fb_defrag_names,
+			      ARRAY_SIZE(fb_defrag_names));
+
+	if (i < 0)
+		return i;
+	WRITE_ONCE(fb->cfg.defrag, i);
+	fb_queue_heal(fb);
+	return count;
+}
+static DEVICE_ATTR_RW(defrag);
+
+static ssize_t surrender_path_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n",
+			  fb_path_names[READ_ONCE(fb_from_dev(dev)->cfg.path)]);
+}
+
+/* The range path needs the reporting queue and a host that needn't hear. */
+static ssize_t surrender_path_store(struct device *dev,
+				    struct device_attribute *attr,
+				    const char *buf, size_t count)
+{
+	struct fb_balloon *fb = fb_from_dev(dev);
+	int i = fb_parse_word(fb, "surrender_path", buf, fb_path_names,
+			      ARRAY_SIZE(fb_path_names));
+
+	if (i < 0)
+		return i;
+	if (i == FB_PATH_REPORT && !fb->vqs[FB_VQ_REPORT]) {
+		dev_warn_ratelimited(dev,
+				     "surrender_path: report needs free page reporting, which the host did not offer\n");
+		return -EINVAL;
+	}
+	if (i == FB_PATH_REPORT &&
+	    fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST)) {
+		dev_warn_ratelimited(dev,
+				     "surrender_path: report is not possible: the host must be told of every page (must_tell_host)\n");
+		return -EINVAL;
+	}
+	WRITE_ONCE(fb->cfg.path, i);
+	return count;
+}
+static DEVICE_ATTR_RW(surrender_path);
 
 static struct attribute *fb_attrs[] = {
 	&dev_attr_target_pages.attr,
@@ -124,6 +281,21 @@ static struct attribute *fb_attrs[] = {
 	&dev_attr_heal_trades_total.attr,
 	&dev_attr_shrinker_released_pages_total.attr,
 	&dev_attr_ranged_pages_total.attr,
+	&dev_attr_floor_released_pages_total.attr,
+	&dev_attr_surrender_path_active.attr,
+	&dev_attr_ram_pages.attr,
+	&dev_attr_effective_target_pages.attr,
+	&dev_attr_last_inflate_pages_per_s.attr,
+	&dev_attr_last_deflate_pages_per_s.attr,
+	&dev_attr_guest_target_pages.attr,
+	&dev_attr_max_pages.attr,
+	&dev_attr_floor_pages.attr,
+	&dev_attr_inflate_limit_pages_per_s.attr,
+	&dev_attr_max_order.attr,
+	&dev_attr_defrag.attr,
+	&dev_attr_defrag_ms.attr,
+	&dev_attr_heal_ms.attr,
+	&dev_attr_oom_pages.attr,
 	&dev_attr_surrender_path.attr,
 	NULL
 };

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fastballoon debugfs: /sys/kernel/debug/fastballoon/virtioN/state, one
+ * "key: value" per line, for people chasing a problem. Unlike sysfs this is
+ * not ABI: keys may come and go between versions.
+ */
+#include <linux/debugfs.h>
+#include <linux/jiffies.h>
+#include <linux/mm.h>
+#include <linux/seq_file.h>
+
+#include "fastballoon.h"
+
+static struct dentry *fb_debugfs_root;
+
+static int fb_state_show(struct seq_file *m, void *unused)
+{
+	static const char * const run[] = { "none", "inflate", "deflate" };
+	struct fb_balloon *fb = m->private;
+	struct fb_debug *d = &fb->dbg;
+	unsigned long hold = READ_ONCE(fb->floor_hold_until);
+	unsigned int i;
+
+	seq_printf(m, "host_target_pages: %u\n", fb_target_pages(fb));
+	seq_printf(m, "effective_target_pages: %lu\n", fb_effective_target(fb));
+	seq_printf(m, "actual_pages: %lu\n", READ_ONCE(fb->nr_pages));
+	seq_printf(m, "blocks_2m: %lu\n", READ_ONCE(fb->nr_blocks));
+	seq_printf(m, "pages_4k: %lu\n", READ_ONCE(fb->nr_small));
+	seq_printf(m, "mem_available_pages: %ld\n", si_mem_available());
+	seq_printf(m, "dead: %d\n", READ_ONCE(fb->dead));
+	seq_printf(m, "pressure_hold: %d\n", READ_ONCE(fb->pressure_hold));
+	seq_printf(m, "floor_hold_ms: %u\n", time_before(jiffies, hold) ?
+		   jiffies_to_msecs(hold - jiffies) : 0);
+	seq_printf(m, "retry_delay_ms: %u\n",
+		   jiffies_to_msecs(READ_ONCE(fb->retry_delay)));
+	seq_printf(m, "run: %s\n", run[READ_ONCE(fb->run)]);
+	seq_printf(m, "small_order: %u\n", READ_ONCE(fb->small_order));
+	seq_printf(m, "deferred_blocks: %u\n", READ_ONCE(fb->nr_deferred));
+	seq_printf(m, "chain_blocks: %d\n", fb->chain_blocks);
+	seq_printf(m, "ranges: %d\n", fb_use_ranges(fb));
+	seq_printf(m, "defrag_candidates: %u\n", READ_ONCE(fb->dfg.nr));
+	seq_printf(m, "defrag_next: %u\n", READ_ONCE(fb->dfg.next));
+	seq_printf(m, "hinted_blocks: %lu\n", READ_ONCE(fb->hint_nr_blocks));
+	seq_printf(m, "blocks_taken_free: %lu\n", d->blocks_free);
+	seq_printf(m, "blocks_taken_evacuated: %lu\n", d->blocks_evacuated);
+	for (i = 0; i < ARRAY_SIZE(d->small_by_order); i++)
+		seq_printf(m, "small_pages_order_%u: %lu\n", i,
+			   d->small_by_order[i]);
+	seq_puts(m, "defrag_ms_histogram:");
+	for (i = 0; i < FB_DEFRAG_HIST; i++)
+		seq_printf(m, " %lu", d->defrag_hist[i]);
+	seq_puts(m, "  (<1 <4 <16 <64 <256 >=256 ms)\n");
+	seq_printf(m, "floor_stops: %lu\n", d->floor_stops);
+	seq_printf(m, "limit_waits: %lu\n", d->limit_waits);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(fb_state);
+
+void fb_debugfs_init(void)
+{
+	fb_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+}
+
+void fb_debugfs_exit(void)
+{
+	debugfs_remove_recursive(fb_debugfs_root);
+	fb_debugfs_root = NULL;
+}
+
+/* Failures are not errors: debugfs may be absent or locked down. */
+void fb_debugfs_add(struct fb_balloon *fb)
+{
+	fb->debugfs = debugfs_create_dir(dev_name(&fb->vdev->dev),
+					 fb_debugfs_root);
+	debugfs_create_file("state", 0444, fb->debugfs, fb, &fb_state_fops);
+}
+
+void fb_debugfs_remove(struct fb_balloon *fb)
+{
+	debugfs_remove_recursive(fb->debugfs);
+	fb->debugfs = NULL;
+}
