@@ -400,7 +400,7 @@ void fb_release_all_untold(struct fb_balloon *fb)
  * when the balloon begins moving one way and ends when it reaches the
  * target or can go no further; its rate counts the pauses in between.
  */
-static void fb_run_step(struct fb_balloon *fb, enum fb_run dir,
+static void fb_run_step(struct fb_balloon *fb, enum fb_run dir, u64 start,
 			unsigned long got, bool done)
 {
 	u64 now = ktime_get_ns(), ns;
@@ -410,7 +410,7 @@ static void fb_run_step(struct fb_balloon *fb, enum fb_run dir,
 		return;
 	if (fb->run != dir) {
 		fb->run = dir;
-		fb->run_start_ns = now;
+		fb->run_start_ns = start;	/* when this pass began */
 		fb->run_pages = 0;
 	}
 	fb->run_pages += got;
@@ -458,9 +458,10 @@ void fb_size_func(struct work_struct *work)
 	unsigned long want, got, room, pause = 0;
 	unsigned long hold = READ_ONCE(fb->floor_hold_until);
 	bool cut = false;	/* the floor allowed less than was asked */
+	u64 start = ktime_get_ns();
 
 	if (target == held) {
-		fb_run_step(fb, fb->run, 0, true);
+		fb_run_step(fb, fb->run, start, 0, true);
 		return;
 	}
 	if (fb->dead) {
@@ -486,13 +487,13 @@ void fb_size_func(struct work_struct *work)
 		}
 		got = want ? fb_inflate_chunk(fb, &want, &pause) : 0;
 		fb_update_actual(fb);
-		fb_run_step(fb, FB_RUN_INFLATE, got,
+		fb_run_step(fb, FB_RUN_INFLATE, start, got,
 			    held + got >= target || !got || got < want);
 	} else {
 		/* Deflating is cheap: up to FB_DEFER_MAX blocks in one pass. */
 		want = min(held - target, FB_DEFER_MAX * FB_BLOCK_PAGES);
 		got = fb_give_back(fb, want, false, false);	/* writes actual */
-		fb_run_step(fb, FB_RUN_DEFLATE, got,
+		fb_run_step(fb, FB_RUN_DEFLATE, start, got,
 			    held - got <= target || got < want);
 	}
 
