@@ -31,6 +31,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 GUEST_SRC = os.path.join(REPO, "selftests", "guest")
+TOOLS_SRC = os.path.join(REPO, "tools")
+TOOL = "balloonctl"
 LINUX_SOURCE_TAR = "/usr/src/linux-source-6.1.tar.xz"
 BUSYBOX = "/bin/busybox"
 
@@ -68,6 +70,25 @@ def fb_attr_names(repo=REPO):
             if len(w) >= 3 and w[0] == "#define" and w[1].startswith("FB_ATTR_"):
                 names[w[1][len("FB_ATTR_"):].lower()] = w[2].strip('"')
     return names
+
+
+def fb_uapi_numbers(repo=REPO):
+    """The numeric constants of the uapi header, {"FB_MAX_ORDER_LIMIT": 9,
+    ...}: plain integers, U/UL suffixes, shifts and parentheses."""
+    nums = {}
+    with open(os.path.join(repo, "include", "uapi", "linux",
+                           "fastballoon.h")) as f:
+        for ln in f:
+            m = re.match(r"#define\s+(FB_\w+)\s+([^/]*?)\s*(?:/\*.*)?$", ln)
+            if not m:
+                continue
+            expr = re.sub(r"\b(\d+)[uU]?[lL]{0,2}\b", r"\1", m.group(2))
+            if expr and re.fullmatch(r"[\d\s()<+-]+", expr):
+                try:
+                    nums[m.group(1)] = int(eval(expr, {"__builtins__": {}}))
+                except (SyntaxError, ValueError, TypeError):
+                    pass
+    return nums
 
 
 class FbError(Exception):
@@ -276,6 +297,33 @@ def build_guest_programs(src=GUEST_SRC):
                 os.unlink(exe)
             raise FbError("building %s:\n%s" % (c, p.stdout))
     return out
+
+
+def build_balloonctl(bindir):
+    """Build tools/balloonctl statically (make -C tools O=... STATIC=1) and
+    put it in @bindir, the guest programs' directory, when tools/Makefile
+    exists.
+
+    Returns (status, why): ("ok", ""), ("absent", why) when there is no
+    tools/Makefile yet, or ("failed", make's last lines).  A stale copy in
+    @bindir is removed unless the build succeeded, so a guest never runs an
+    old tool.
+    """
+    dst = os.path.join(bindir, TOOL)
+    if os.path.exists(dst):
+        os.unlink(dst)
+    if not os.path.exists(os.path.join(TOOLS_SRC, "Makefile")):
+        return "absent", "tools/Makefile does not exist yet"
+    out = os.path.join(cache_dir(), "tools-build")
+    os.makedirs(out, exist_ok=True)
+    p = _run(["make", "-C", TOOLS_SRC, "O=" + out, "STATIC=1"], check=False,
+             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    exe = os.path.join(out, TOOL)
+    if p.returncode or not os.path.exists(exe):
+        return "failed", "make -C tools O=%s STATIC=1 exited %d:\n%s" % (
+            out, p.returncode, "\n".join(p.stdout.splitlines()[-10:]))
+    shutil.copy(exe, dst)
+    return "ok", ""
 
 
 # ------------------------------------------------------------- initramfs

@@ -11,6 +11,8 @@ any test failed.  See README.md beside this file for what each test asserts.
 """
 
 import argparse
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -30,15 +32,27 @@ GUEST_MIB = 2048
 FULL = GUEST_MIB * MIB
 PACKAGING_TEST = os.path.join(fbqemu.REPO, "selftests", "packaging",
                               "test-packaging.sh")
+TOOL_TESTS = os.path.join(fbqemu.REPO, "selftests", "tools",
+                          "test_balloonctl.py")
 KSFT_SKIP = 4
+PAGES_PER_MIB = 256     # 4 KiB balloon pages
 
 # Fastballoon's sysfs attributes, as include/uapi/linux/fastballoon.h names
 # them (read here so that a rename there shows up as a failure here).
 FB_ATTRS = fbqemu.fb_attr_names()
+# Its numeric constants (the knobs' bounds).
+FB_NUM = fbqemu.fb_uapi_numbers()
 
 # Not in the uapi header: fastballoon's count of pages its shrinker gave
 # back under pressure (before the OOM notifier would have been called).
 SHRINKER_RELEASED = "shrinker_released_pages_total"
+
+# The knobs (read-write attributes), keys of FB_ATTRS.
+KNOBS = ("guest_target", "max_pages", "floor", "inflate_limit", "max_order",
+         "defrag", "defrag_ms", "heal_ms", "oom_pages", "surrender_path")
+
+# How the balloonctl build went: fbqemu.build_balloonctl()'s (status, why).
+TOOL_BUILD = ("absent", "not built yet")
 
 # virtio-balloon feature bits.
 F_MUST_TELL_HOST, F_STATS_VQ, F_DEFLATE_ON_OOM, F_FREE_PAGE_HINT, \
@@ -139,6 +153,40 @@ class Ctx:
         """One fastballoon attribute as an int; None if it does not exist."""
         rc, out = self.g.run("cat $(fb-dev)/fastballoon/%s" % name)
         return int(out) if rc == 0 and out.strip().isdigit() else None
+
+    def knob(self, key):
+        """The value of knob @key (a key of FB_ATTRS) as the guest reads it."""
+        return self.g.sh("cat $(fb-dev)/fastballoon/%s" % FB_ATTRS[key])
+
+    def set_knob(self, key, value):
+        self.g.sh("echo %s > $(fb-dev)/fastballoon/%s" % (value, FB_ATTRS[key]),
+                  timeout=120)
+
+    @contextlib.contextmanager
+    def tuned(self, **knobs):
+        """Set knobs (keys of FB_ATTRS) for a with-block.  On the way out the
+        balloon is emptied (guest target first, so that lifting a cap or a
+        floor cannot let the host's target take the guest), then every knob
+        set is written back."""
+        saved, restore = [], False
+        try:
+            for k, v in knobs.items():
+                saved.append((k, self.knob(k)))
+                self.set_knob(k, v)
+            yield
+            restore = True
+        except Skip:
+            restore = True
+            raise
+        finally:
+            # After a failure the guest is torn down: restore nothing then.
+            if restore:
+                if "guest_target" in knobs:
+                    self.set_knob("guest_target", 0)
+                self.g.set_balloon(FULL)
+                self.g.wait_balloon(FULL, timeout=120)
+                for k, v in reversed(saved):
+                    self.set_knob(k, v)
 
     def ksft(self, prog, env=None, timeout=600):
         """Run a kselftest program in the guest; Fail/Skip on its verdict."""
@@ -562,7 +610,8 @@ def t_range_path(c):
     the guest kept, and deflate brings every page back."""
     c.reset()
     fb0 = c.fb()
-    check(fb0["surrender_path"] == "report", "surrender_path is %r",
+    check(fb0["surrender_path_active"] == "report", "surrender_path_active is "
+          "%r (surrender_path %r)", fb0["surrender_path_active"],
           fb0["surrender_path"])
     base = c.meminfo()["MemTotal"]
     c.ksft("fb_touch", {"FB_MIB": 1536})
@@ -694,6 +743,444 @@ def t_coexistence(c):
     check(c.meminfo()["MemTotal"] == base, "MemTotal not back")
 
 
+# ------------------------------------------------- the tuning interface
+
+def _make_resident(c):
+    """Make (nearly) every free guest page resident in QEMU, unless an
+    earlier test already did, so that what the balloon takes shows in RSS."""
+    if c.rss_mib() < 0.85 * GUEST_MIB:
+        c.ksft("fb_touch", {"FB_MIB": c.meminfo()["MemFree"] // KIB - 160})
+
+
+def _stays(c, guest_bytes, secs=2):
+    """query-balloon still shows @guest_bytes @secs seconds later."""
+    time.sleep(secs)
+    now = c.g.balloon_actual()
+    check(now == guest_bytes, "balloon moved on: guest size %d MiB, was %d MiB",
+          now // MIB, guest_bytes // MIB)
+
+
+@fastballoon_only
+def t_knobs(c):
+    """fb_knobs (kselftest): every knob's bounds, errnos, log lines."""
+    c.reset()
+    fb = c.fb()
+    mi = c.meminfo()
+    # ram_pages bounds the page knobs: the guest's RAM, with an empty balloon
+    # at least what the guest counts as MemTotal, at most what QEMU gave it.
+    check(mi["MemTotal"] // 4 <= fb["ram_pages"] <= GUEST_MIB * PAGES_PER_MIB,
+          "ram_pages %d, MemTotal %d pages, guest %d pages", fb["ram_pages"],
+          mi["MemTotal"] // 4, GUEST_MIB * PAGES_PER_MIB)
+    out = c.ksft("fb_knobs", timeout=300)
+    tot = re.search(r"# Totals: .*", out)
+    c.note.append(tot.group(0)[2:] if tot else "")
+
+
+@fastballoon_only
+def t_module_params(c):
+    """Knobs as module parameters: defaults for the device bound at insmod;
+    a bad one refuses the load and the log says which."""
+    c.reset()
+    params = [("floor", 64 * PAGES_PER_MIB), ("max_order", 0),
+              ("oom_pages", 1024), ("defrag", "on"), ("defrag_ms", 500),
+              ("heal_ms", 2000), ("inflate_limit", 1 << 20),
+              ("max_pages", 1024 * PAGES_PER_MIB),
+              ("surrender_path", "inflate")]
+    bad = [("max_order", FB_NUM["FB_MAX_ORDER_LIMIT"] + 1),
+           ("defrag", "sometimes"), ("heal_ms", FB_NUM["FB_HEAL_MS_MIN"] - 1),
+           ("surrender_path", "sideways"),
+           ("inflate_limit", FB_NUM["FB_INFLATE_LIMIT_MAX"] + 1)]
+    c.unload("fastballoon")
+    try:
+        c.g.sh("insmod /lib/fb/fastballoon.ko " + " ".join(
+            "%s=%s" % (FB_ATTRS[k], v) for k, v in params), timeout=120)
+        check(c.bound() == "fastballoon", "fastballoon did not bind")
+        fb = c.fb()
+        for k, v in params:
+            check(str(fb[FB_ATTRS[k]]) == str(v), "%s reads %r after insmod "
+                  "%s=%s", FB_ATTRS[k], fb[FB_ATTRS[k]], FB_ATTRS[k], v)
+        # The parameters act, not only show: 4 KiB pages only, capped.
+        inflate_and_check(c, 64)
+        fb = c.fb()
+        check(fb["blocks_2m"] == 0 and fb["pages_4k"] == 64 * PAGES_PER_MIB,
+              "max_order=0 at insmod, yet blocks_2m %d, pages_4k %d",
+              fb["blocks_2m"], fb["pages_4k"])
+        check(fb["surrender_path_active"] == "inflate",
+              "surrender_path_active %r", fb["surrender_path_active"])
+        c.g.set_balloon(FULL)
+        c.g.wait_balloon(FULL)
+        c.unload("fastballoon")
+        for k, v in bad:
+            name = FB_ATTRS[k]
+            n0 = len(c.g.sh("dmesg").splitlines())
+            rc, out = c.g.run("insmod /lib/fb/fastballoon.ko %s=%s" % (name, v),
+                              timeout=120)
+            check(rc != 0, "insmod with %s=%s succeeded", name, v)
+            check(not c.loaded("fastballoon"), "fastballoon loaded with %s=%s",
+                  name, v)
+            log = "\n".join(c.g.sh("dmesg").splitlines()[n0:])
+            check(any("fastballoon" in ln and name in ln
+                      for ln in log.splitlines()),
+                  "insmod %s=%s refused, but the log does not say why:\n%s",
+                  name, v, _last_lines(log, 5) or "(nothing)")
+    finally:
+        if c.g.alive():
+            if c.loaded("fastballoon"):
+                c.unload("fastballoon")
+            c.load("fastballoon")
+
+
+@fastballoon_only
+def t_max_pages_cap(c):
+    """max_pages caps the balloon below the host's target; lowering it
+    deflates down to it; 0 follows the host again."""
+    c.reset()
+    base = c.meminfo()["MemTotal"]
+    with c.tuned(max_pages=256 * PAGES_PER_MIB):
+        c.g.set_balloon(FULL - 512 * MIB)
+        c.g.wait_balloon(FULL - 256 * MIB)
+        _stays(c, FULL - 256 * MIB)
+        fb = c.fb()
+        check(fb["target_pages"] == 512 * PAGES_PER_MIB, "target_pages %d",
+              fb["target_pages"])
+        check(fb["effective_target_pages"] == 256 * PAGES_PER_MIB,
+              "effective_target_pages %d with a 256 MiB cap",
+              fb["effective_target_pages"])
+        check(fb["actual_pages"] == 256 * PAGES_PER_MIB, "actual_pages %d",
+              fb["actual_pages"])
+        check(base - c.meminfo()["MemTotal"] == 256 * KIB,
+              "MemTotal fell by %d KiB under a 256 MiB cap",
+              base - c.meminfo()["MemTotal"])
+        c.set_knob("max_pages", 128 * PAGES_PER_MIB)
+        c.g.wait_balloon(FULL - 128 * MIB, timeout=60)
+        check(base - c.meminfo()["MemTotal"] == 128 * KIB,
+              "MemTotal fell by %d KiB under a 128 MiB cap",
+              base - c.meminfo()["MemTotal"])
+        c.set_knob("max_pages", 0)
+        c.g.wait_balloon(FULL - 512 * MIB, timeout=60)
+        check(c.fb()["effective_target_pages"] == 512 * PAGES_PER_MIB,
+              "effective_target_pages %d without a cap",
+              c.fb()["effective_target_pages"])
+    check(c.meminfo()["MemTotal"] == base, "MemTotal not back")
+
+
+@fastballoon_only
+def t_max_order_0(c):
+    """max_order=0: only 4 KiB pages, like the in-tree driver."""
+    c.reset()
+    base = c.meminfo()["MemTotal"]
+    with c.tuned(max_order=0):
+        inflate_and_check(c, 128)
+        fb = c.fb()
+        check(fb["blocks_2m"] == 0, "blocks_2m %d with max_order=0",
+              fb["blocks_2m"])
+        check(fb["pages_4k"] == fb["actual_pages"] == 128 * PAGES_PER_MIB,
+              "pages_4k %d, actual_pages %d", fb["pages_4k"],
+              fb["actual_pages"])
+        deflate_and_check(c, base)
+
+
+@fastballoon_only
+def t_inflate_limit(c):
+    """inflate_limit_pages_per_s bounds the inflate rate: 128 MiB at 32
+    MiB/s takes at least 0.7 x 4 s (the knob's function, not a speed)."""
+    c.reset()
+    limit, mib = 8 * 1024, 128
+    pages = mib * PAGES_PER_MIB
+    base = c.meminfo()["MemTotal"]
+    with c.tuned(inflate_limit=limit):
+        took = inflate_and_check(c, mib)
+        rate = c.fb()["last_inflate_pages_per_s"]
+        deflate_and_check(c, base)
+    check(took >= 0.7 * pages / limit, "%d pages inflated in %.1f s with a "
+          "limit of %d pages/s", pages, took, limit)
+    check(0 < rate <= 1.1 * limit, "last_inflate_pages_per_s %d with a limit "
+          "of %d", rate, limit)
+    # Unlimited again (0): for the note, and the rate attribute moves.
+    took0 = inflate_and_check(c, mib)
+    rate0 = c.fb()["last_inflate_pages_per_s"]
+    deflate_and_check(c, base)
+    c.note.append("128 MiB in %.1f s at %d pages/s limited, %.1f s at %d "
+                  "pages/s unlimited" % (took, rate, took0, rate0))
+
+
+@fastballoon_only
+def t_guest_target(c):
+    """guest_target_pages inflates with no host request: query-balloon shows
+    it, MemTotal and QEMU RSS fall; a host target does not move it; 0
+    deflates."""
+    c.reset()
+    _make_resident(c)
+    base = c.meminfo()["MemTotal"]
+    rss0 = c.rss_mib()
+    with c.tuned(guest_target=512 * PAGES_PER_MIB):
+        c.g.wait_balloon(FULL - 512 * MIB)
+        fb = c.fb()
+        check(fb["target_pages"] == 0, "target_pages %d", fb["target_pages"])
+        check(fb["effective_target_pages"] == 512 * PAGES_PER_MIB,
+              "effective_target_pages %d", fb["effective_target_pages"])
+        check(fb["actual_pages"] == 512 * PAGES_PER_MIB, "actual_pages %d",
+              fb["actual_pages"])
+        check(base - c.meminfo()["MemTotal"] == 512 * KIB,
+              "MemTotal fell by %d KiB", base - c.meminfo()["MemTotal"])
+        rss1 = c.rss_mib()
+        check(rss0 - rss1 >= 0.9 * 512, "QEMU RSS fell by %d MiB (%d -> %d) "
+              "for 512 MiB ballooned", rss0 - rss1, rss0, rss1)
+        c.g.set_balloon(FULL - 1024 * MIB)
+        _stays(c, FULL - 512 * MIB)
+        c.g.set_balloon(FULL)
+        c.set_knob("guest_target", 0)
+        c.g.wait_balloon(FULL, timeout=60)
+        check(c.meminfo()["MemTotal"] == base, "MemTotal not back")
+    c.note.append("RSS -%d MiB" % (rss0 - rss1))
+
+
+def _settled_balloon(c, timeout=180, quiet=3):
+    """Wait until query-balloon has not moved for @quiet seconds."""
+    last, since = None, time.monotonic()
+    deadline = since + timeout
+    while True:
+        now = c.g.balloon_actual()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+        check(time.monotonic() < deadline, "balloon still moving after %d s",
+              timeout)
+        time.sleep(0.25)
+
+
+@fastballoon_only
+def t_floor(c):
+    """floor_pages: the host asks for more than RAM - floor, the balloon
+    stops where MemAvailable meets the floor; a guest program allocates,
+    the balloon gives back what is missing, nobody is OOM-killed; it
+    inflates again afterwards."""
+    c.reset()
+    floor_mib, ask_mib, hold_mib, tol_mib = 512, GUEST_MIB - 160, 384, 8
+    kills0 = c.g.vmstat()["oom_kill"]
+    with c.tuned(floor=floor_mib * PAGES_PER_MIB):
+        c.g.set_balloon(FULL - ask_mib * MIB)
+        held = FULL - _settled_balloon(c)
+        avail = c.meminfo()["MemAvailable"] // KIB
+        check(avail >= floor_mib - tol_mib, "MemAvailable %d MiB with a %d "
+              "MiB floor", avail, floor_mib)
+        check(avail <= floor_mib + 64, "balloon stopped at %d MiB, "
+              "MemAvailable %d MiB: far above the %d MiB floor", held // MIB,
+              avail, floor_mib)
+        check(held < ask_mib * MIB, "balloon reached the host's target")
+        fb0 = c.fb()
+        check(fb0["target_pages"] == ask_mib * PAGES_PER_MIB, "target_pages %d",
+              fb0["target_pages"])
+        # A guest program takes memory: the balloon must give it back.
+        finish = _hold_memory(c, hold_mib)
+        wait_for(lambda: c.meminfo()["MemAvailable"] // KIB >=
+                 floor_mib - tol_mib, 10, 0.25,
+                 what="MemAvailable back at the floor")
+        held1 = c.g.ballooned_bytes()
+        fb1 = c.fb()
+        released = fb1["floor_released_pages_total"] - \
+            fb0["floor_released_pages_total"]
+        check((held - held1) >= (hold_mib - 128) * MIB,
+              "balloon gave back %d MiB for %d MiB allocated",
+              (held - held1) // MIB, hold_mib)
+        check(released >= (hold_mib - 128) * PAGES_PER_MIB,
+              "floor_released_pages_total grew by %d pages", released)
+        check(fb1["actual_pages"] * 4096 == held1, "actual_pages %d, the host "
+              "sees %d pages", fb1["actual_pages"], held1 // 4096)
+        finish()
+        check(c.g.vmstat()["oom_kill"] == kills0, "oom_kill went %d -> %d",
+              kills0, c.g.vmstat()["oom_kill"])
+        # Memory freed: the balloon inflates to the floor again, later.
+        wait_for(lambda: c.g.ballooned_bytes() >= held - 64 * MIB, 60, 0.5,
+                 what="the balloon to inflate again after the release")
+        avail2 = c.meminfo()["MemAvailable"] // KIB
+        check(avail2 >= floor_mib - tol_mib, "MemAvailable %d MiB after "
+              "re-inflating, floor %d MiB", avail2, floor_mib)
+    c.note.append("held %d MiB at MemAvailable %d MiB; gave back %d MiB "
+                  "(%d pages counted)" % (held // MIB, avail,
+                                          (held - held1) // MIB, released))
+
+
+TRACEFS = "/sys/kernel/tracing"
+TRACE_EVENTS = ("fb_inflate", "fb_deflate", "fb_defrag", "fb_release",
+                "fb_heal")
+
+
+def _trace_start(c, events=None):
+    """Mount tracefs, clear the buffer, enable fastballoon's @events (all of
+    them by default)."""
+    c.g.sh("mountpoint -q %s || mount -t tracefs nodev %s" % (TRACEFS, TRACEFS))
+    have = c.g.sh("ls %s/events/fastballoon" % TRACEFS).split()
+    missing = [e for e in TRACE_EVENTS if e not in have]
+    check(not missing, "no tracepoint %s in events/fastballoon (%s)",
+          ", ".join(missing), " ".join(have))
+    c.g.sh("echo 0 > %s/events/enable; echo > %s/trace" % (TRACEFS, TRACEFS))
+    for e in events or ("",):
+        c.g.sh("echo 1 > %s/events/fastballoon/%s/enable" % (TRACEFS, e))
+    c.g.sh("echo 1 > %s/tracing_on" % TRACEFS)
+
+
+def _trace_stop(c):
+    """Disable the events; the trace as [(event, {field: value})]."""
+    c.g.sh("echo 0 > %s/events/fastballoon/enable" % TRACEFS)
+    out = c.g.sh("cat %s/trace" % TRACEFS, timeout=120)
+    recs = []
+    for ln in out.splitlines():
+        m = re.search(r"\s(fb_\w+):\s(.*)$", ln)
+        if m:
+            recs.append((m.group(1), dict(re.findall(r"(\w+)=(\S+)",
+                                                     m.group(2)))))
+    return recs
+
+
+def _num(v):
+    try:
+        return int(v, 0)
+    except ValueError:
+        return None
+
+
+@fastballoon_only
+def t_tracepoints(c):
+    """fb_inflate/fb_deflate fire once per pass with the pages moved (their
+    sum is what the counters say); the debugfs state file reads."""
+    c.reset()
+    base = c.meminfo()["MemTotal"]
+    fb0 = c.fb()
+    _trace_start(c)
+    inflate_and_check(c, 256)
+    deflate_and_check(c, base)
+    recs = _trace_stop(c)
+    fb1 = c.fb()
+    dev = c.g.sh("basename $(fb-dev)")
+    fields = ("dev", "want", "blocks", "small", "us")
+    for ev, cnt in (("fb_inflate", "inflated_pages_total"),
+                    ("fb_deflate", "deflated_pages_total")):
+        lines = [f for e, f in recs if e == ev]
+        check(lines, "no %s in the trace (%d fastballoon records)", ev,
+              len(recs))
+        for f in lines:
+            check(all(_num(f.get(k, "")) is not None for k in fields),
+                  "%s: want numeric %s, got %r", ev, ", ".join(fields), f)
+            moved = _num(f["blocks"]) * 512 + _num(f["small"])
+            check(moved <= _num(f["want"]), "%s moved %d pages, asked for %d",
+                  ev, moved, _num(f["want"]))
+            check("virtio%d" % _num(f["dev"]) == dev, "%s dev=%s, the "
+                  "device is %s", ev, f["dev"], dev)
+        total = sum(_num(f["blocks"]) * 512 + _num(f["small"]) for f in lines)
+        want = fb1[cnt] - fb0[cnt]
+        check(total == want == 256 * PAGES_PER_MIB, "%s pages add up to %d, "
+              "%s grew by %d, ballooned %d", ev, total, cnt, want,
+              256 * PAGES_PER_MIB)
+        c.note.append("%d %s" % (len(lines), ev))
+    state = c.g.sh("cat /sys/kernel/debug/fastballoon/%s/state" % dev)
+    lines = [ln for ln in state.splitlines() if ln.strip()]
+    check(lines, "debugfs state of %s is empty", dev)
+    bad = [ln for ln in lines if not re.match(r"^\S[^:]*:\s*\S", ln)]
+    check(not bad, "debugfs state: not a 'key: value' line: %r",
+          bad[0] if bad else None)
+
+
+@fastballoon_only
+def t_path_switch(c):
+    """surrender_path on a reporting device: inflate sends nothing as
+    ranges, report sends every block as a range; both can be held at once
+    and deflate brings every page back."""
+    c.reset()
+    fb0 = c.fb()
+    check(fb0["surrender_path"] == "auto" and
+          fb0["surrender_path_active"] == "report",
+          "surrender_path %r, active %r on a reporting device",
+          fb0["surrender_path"], fb0["surrender_path_active"])
+    base = c.meminfo()["MemTotal"]
+    with c.tuned(surrender_path="inflate"):
+        check(c.knob("path_active") == "inflate", "surrender_path_active %r "
+              "after writing inflate", c.knob("path_active"))
+        inflate_and_check(c, 256)
+        fb1 = c.fb()
+        check(fb1["ranged_pages_total"] == fb0["ranged_pages_total"],
+              "%d pages went as ranges with surrender_path=inflate",
+              fb1["ranged_pages_total"] - fb0["ranged_pages_total"])
+        c.set_knob("surrender_path", "report")
+        check(c.knob("path_active") == "report", "surrender_path_active %r "
+              "after writing report", c.knob("path_active"))
+        inflate_and_check(c, 512)
+        fb2 = c.fb()
+        ranged = fb2["ranged_pages_total"] - fb1["ranged_pages_total"]
+        check(ranged == 256 * PAGES_PER_MIB, "%d pages went as ranges for "
+              "256 MiB more with surrender_path=report", ranged)
+        deflate_and_check(c, base)
+
+
+def _json_find(obj, key):
+    """Every value of @key anywhere in the JSON @obj."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key:
+                yield v
+            yield from _json_find(v, key)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _json_find(v, key)
+
+
+@fastballoon_only
+def t_takeover_release(c):
+    """balloonctl takeover moves an inflated device from virtio_balloon to
+    fastballoon, release moves it back; the balloon converges each time;
+    status --json parses; set takes units."""
+    status, why = TOOL_BUILD
+    if status == "absent":
+        raise Skip("balloonctl: %s" % why)
+    check(status == "ok", "balloonctl did not build: %s", why)
+    c.use("virtio_balloon")
+    c.g.set_balloon(FULL)
+    c.g.wait_balloon(FULL)
+    base = c.meminfo()["MemTotal"]
+    c.g.set_balloon(1536 * MIB)
+    c.g.wait_balloon(1536 * MIB)
+    if not c.loaded("fastballoon"):
+        c.load("fastballoon")
+    check(c.bound() == "virtio_balloon", "insmod fastballoon stole the device")
+    dev = c.g.sh("basename $(fb-dev)")
+    c.g.sh("balloonctl takeover --device %s" % dev, timeout=300)
+    check(c.bound() == "fastballoon", "bound to %s after takeover", c.bound())
+    c.g.wait_balloon(1536 * MIB)
+    check(c.meminfo()["MemTotal"] == base - 512 * KIB,
+          "MemTotal %d KiB with fastballoon holding 512 MiB, %d before",
+          c.meminfo()["MemTotal"], base)
+    check(c.fb()["actual_pages"] == 512 * PAGES_PER_MIB, "actual_pages %d",
+          c.fb()["actual_pages"])
+    out = c.g.sh("balloonctl status --json")
+    try:
+        st = json.loads(out)
+    except ValueError as e:
+        raise Fail("status --json is not JSON (%s):\n%s" % (e, out[:500]))
+    for v in _json_find(st, FB_ATTRS["actual_pages"]):
+        check(v == 512 * PAGES_PER_MIB, "status --json says %s %r",
+              FB_ATTRS["actual_pages"], v)
+    c.g.sh("balloonctl set %s 256M" % FB_ATTRS["max_pages"])
+    check(c.knob("max_pages") == str(256 * PAGES_PER_MIB),
+          "balloonctl set max_pages 256M: max_pages reads %s",
+          c.knob("max_pages"))
+    c.g.wait_balloon(FULL - 256 * MIB, timeout=60)
+    got = c.g.sh("balloonctl get %s" % FB_ATTRS["max_pages"])
+    check(got.strip(), "balloonctl get max_pages printed nothing")
+    c.g.sh("balloonctl set %s 0" % FB_ATTRS["max_pages"])
+    c.g.wait_balloon(1536 * MIB, timeout=60)
+    c.g.sh("balloonctl release", timeout=300)
+    check(c.bound() == "virtio_balloon", "bound to %s after release",
+          c.bound())
+    c.g.wait_balloon(1536 * MIB)
+    check(c.meminfo()["MemTotal"] == base - 512 * KIB,
+          "MemTotal %d KiB with virtio_balloon holding 512 MiB, %d before",
+          c.meminfo()["MemTotal"], base)
+    c.g.set_balloon(FULL)
+    c.g.wait_balloon(FULL)
+    check(c.meminfo()["MemTotal"] == base, "MemTotal not back")
+
+
 # Boot groups: one guest boot each, tests run in order inside it.
 # (name, device properties, extra kernel command line, boot driver, tests)
 GROUPS = [
@@ -709,6 +1196,16 @@ GROUPS = [
         ("load_unload_cycle", t_load_unload_cycle),
         ("bind_unbind_cycle", t_bind_unbind_cycle),
     ]),
+    ("tuning", {}, "", None, [
+        ("knobs", t_knobs),
+        ("module_params", t_module_params),
+        ("max_pages_cap", t_max_pages_cap),
+        ("max_order_0", t_max_order_0),
+        ("inflate_limit", t_inflate_limit),
+        ("tracepoints", t_tracepoints),
+        ("guest_target", t_guest_target),
+        ("floor", t_floor),
+    ]),
     ("no-features", {"page-poison": "off", "deflate-on-oom": "off",
                      "free-page-reporting": "off", "free-page-hint": "off"},
      "", None, [("no_features", t_no_features)]),
@@ -716,7 +1213,8 @@ GROUPS = [
      [("deflate_on_oom", t_deflate_on_oom)]),
     ("reporting", {"free-page-reporting": "on"}, "", None,
      [("free_page_reporting", t_free_page_reporting),
-      ("range_path", t_range_path)]),
+      ("range_path", t_range_path),
+      ("path_switch", t_path_switch)]),
     ("hugetlb", {}, "", None, [("hugetlb_blocks", t_hugetlb_blocks)],
      {"hugetlb": True}),
     ("heal", {}, "", None, [("heal", t_heal)]),
@@ -724,7 +1222,10 @@ GROUPS = [
      [("free_page_hint", t_free_page_hint)]),
     ("poison", {"page-poison": "on"}, "page_poison=1", None,
      [("page_poison_on", t_page_poison_on)]),
-    ("coexist", {}, "", "virtio_balloon", [("coexistence", t_coexistence)]),
+    ("coexist", {}, "", "virtio_balloon", [
+        ("coexistence", t_coexistence),
+        ("takeover_release", t_takeover_release),
+    ]),
 ]
 
 
@@ -859,9 +1360,12 @@ def run_kernel(res, series, args, selected):
         return
     workdir = os.path.join(fbqemu.cache_dir(), "run", kimg.kver)
     os.makedirs(workdir, exist_ok=True)
+    global TOOL_BUILD
     try:
+        bindir = fbqemu.build_guest_programs()
+        TOOL_BUILD = fbqemu.build_balloonctl(bindir)
         initrd = fbqemu.make_initramfs(kimg, os.path.join(workdir, "initrd.gz"),
-                                       extra, fbqemu.build_guest_programs())
+                                       extra, bindir)
     except (FbError, subprocess.CalledProcessError) as e:
         for t in guest_tests:
             res.report("not ok", series, t, "no initramfs: %s" % e)
@@ -884,6 +1388,38 @@ def run_packaging(res):
     res.report(verdict, "host", "packaging", detail, time.monotonic() - t0)
 
 
+def run_tool_tests(res):
+    """selftests/tools/test_balloonctl.py: one result per "PASS name" /
+    "FAIL name: reason" (/ "SKIP name: reason") line it prints."""
+    if not os.path.exists(TOOL_TESTS):
+        res.report("skip", "host", "balloonctl",
+                   "%s does not exist yet" % os.path.relpath(TOOL_TESTS,
+                                                             fbqemu.REPO))
+        return
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, TOOL_TESTS], cwd=fbqemu.REPO,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, stdin=subprocess.DEVNULL)
+    n = fails = 0
+    for ln in p.stdout.splitlines():
+        m = re.match(r"(PASS|FAIL|SKIP) (\S+?):?(?: (.*))?$", ln)
+        if not m:
+            continue
+        n += 1
+        fails += m.group(1) == "FAIL"
+        verdict = {"PASS": "ok", "FAIL": "not ok", "SKIP": "skip"}[m.group(1)]
+        res.report(verdict, "host", "balloonctl/" + m.group(2),
+                   m.group(3) or "")
+    if not n and p.returncode == KSFT_SKIP:
+        res.report("skip", "host", "balloonctl", _last_lines(p.stdout, 1))
+    elif not n or (p.returncode and not fails):
+        # Died, or failed without saying what: that is a failure of its own.
+        res.report("not ok", "host", "balloonctl",
+                   "%s exited %d after %d results:\n%s" % (
+                       os.path.basename(TOOL_TESTS), p.returncode, n,
+                       _last_lines(p.stdout, 15)), time.monotonic() - t0)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kernel", default="all",
@@ -899,13 +1435,15 @@ def main(argv=None):
 
     names = ["build"] + [t for g in GROUPS for t, _ in g[4]]
     if args.list:
-        print("host/packaging\n" + "\n".join(names))
+        print("host/packaging\nhost/balloonctl\n" + "\n".join(names))
         return 0
     selected = {n for n in names if args.substr in n}
     t0 = time.monotonic()
     res = Results()
     if args.substr in "host/packaging":
         run_packaging(res)
+    if args.substr in "host/balloonctl":
+        run_tool_tests(res)
     for series in kernels.series_list(args.kernel):
         run_kernel(res, series, args, selected)
     print("# wall time %.0f s (driver %s)" % (time.monotonic() - t0, args.driver))
