@@ -104,8 +104,8 @@ static void bc_usage(FILE *f)
 
 static void bc_help_knobs(void)
 {
-	char range[128];
-	size_t i, j;
+	char range[128], aliases[64];
+	size_t i, j, n;
 
 	puts("Knobs (sysfs name, aliases, range with RAM = ram_pages, default):");
 	for (i = 0; i < bc_nr_knobs; i++) {
@@ -115,11 +115,14 @@ static void bc_help_knobs(void)
 		if (k->max_is_ram)
 			snprintf(range, sizeof(range), "%llu..RAM pages",
 				 (unsigned long long)k->min);
-		printf("  %-26s", k->name);
-		for (j = 0; k->aliases[j]; j++)
-			printf("%s%s", j ? "," : "", k->aliases[j]);
-		printf("%*s %s [%s]%s%s\n", j ? 2 : 0, "", range, k->def,
-		       k->zero ? " 0 = " : "", k->zero ? k->zero : "");
+		aliases[0] = '\0';
+		for (j = 0, n = 0; k->aliases[j] && n < sizeof(aliases); j++)
+			n += (size_t)snprintf(aliases + n, sizeof(aliases) - n,
+					      "%s%s", j ? "," : "",
+					      k->aliases[j]);
+		printf("  %-26s %-11s %s [default %s]%s%s\n", k->name, aliases,
+		       range, k->def, k->zero ? ", 0 = " : "",
+		       k->zero ? k->zero : "");
 	}
 	puts("Read-only attributes (get only):");
 	for (i = 0; i < bc_nr_gauges; i++)
@@ -440,20 +443,22 @@ static void bc_status_text(const char *dev)
 			printf("?\n");
 			continue;
 		}
-		printf("%-10s", buf);
-		if (k->kind == BC_KNOB_ENUM || bc_attr_read_u64(dev, k->name, &v)) {
-			putchar('\n');
-			continue;
+		sz[0] = '\0';
+		if (k->kind != BC_KNOB_ENUM &&
+		    !bc_attr_read_u64(dev, k->name, &v)) {
+			if (v == 0 && k->zero)
+				snprintf(sz, sizeof(sz), "%s", k->zero);
+			else if (k->kind == BC_KNOB_PAGES)
+				snprintf(sz, sizeof(sz), "%.1f MiB", bc_mib(v));
+			else if (k->kind == BC_KNOB_RATE)
+				fbp_format_size(sz, sizeof(sz), v, "/s");
+			else if (k->kind == BC_KNOB_MS)
+				snprintf(sz, sizeof(sz), "ms");
 		}
-		if (v == 0 && k->zero)
-			printf(" %s", k->zero);
-		else if (k->kind == BC_KNOB_PAGES)
-			printf(" %.1f MiB", bc_mib(v));
-		else if (k->kind == BC_KNOB_RATE)
-			printf(" %s", fbp_format_size(sz, sizeof(sz), v, "/s"));
-		else if (k->kind == BC_KNOB_MS)
-			printf(" ms");
-		putchar('\n');
+		if (sz[0])
+			printf("%-10s %s\n", buf, sz);
+		else
+			printf("%s\n", buf);
 	}
 	printf("  counters\n");
 	for (i = 0; i < bc_nr_counters; i++) {

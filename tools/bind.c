@@ -106,7 +106,7 @@ static int bc_pick(const struct bc_opts *o, const char *from, const char *to,
 		bc_list_devices(to, &others);
 		bc_devlist_join(&others, names, sizeof(names));
 		if (others.n)
-			bc_err("%s: no device is bound to %s; %s already %s "
+			bc_err("%s: no device is bound to %s; %s %s already "
 			       "bound to %s", cmd, from, names,
 			       others.n > 1 ? "are" : "is", to);
 		else

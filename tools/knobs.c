@@ -141,7 +141,8 @@ void bc_knob_range(const struct bc_knob *k, uint64_t ram_pages, bool ram_known,
 		break;
 	case BC_KNOB_RATE:
 		snprintf(buf, len, "%s..%s, %llu..%llu pages/s",
-			 fbp_format_size(lo, sizeof(lo), k->min, "/s"),
+			 fbp_format_size(lo, sizeof(lo), k->min,
+					 k->min ? "/s" : NULL),
 			 fbp_format_size(hi, sizeof(hi), k->max, "/s"),
 			 (unsigned long long)k->min, (unsigned long long)k->max);
 		break;

@@ -1,0 +1,706 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Host-side tests of balloonctl (no QEMU, no root needed).
+
+Builds tools/balloonctl into a temporary directory, builds fixture sysfs
+trees (one device, two devices, none, module not loaded) and runs the tool
+against them through BALLOONCTL_ROOT. Prints one line per check,
+"PASS name" or "FAIL name: reason", and exits 1 if any check failed.
+
+    python3 selftests/tools/test_balloonctl.py [-k SUBSTRING] [-v]
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HEADER = os.path.join(REPO, "include", "uapi", "linux", "fastballoon.h")
+DRIVERS = "sys/bus/virtio/drivers"
+
+RAM = 524288            # 2 GiB guest, in 4 KiB pages
+MEMINFO = ("MemTotal:        2014000 kB\n"
+           "MemFree:         1500000 kB\n"
+           "MemAvailable:    1228800 kB\n")
+
+
+def uapi_names():
+    """FB_ATTR_* macro -> attribute name, from the uapi header."""
+    names = {}
+    with open(HEADER) as f:
+        for m in re.finditer(r'#define\s+(FB_ATTR_\w+)\s+"(\w+)"', f.read()):
+            names[m.group(1)] = m.group(2)
+    return names
+
+
+A = uapi_names()
+COUNTERS = sorted(v for v in A.values() if v.endswith("_total"))
+KNOB_DEFAULTS = {
+    A["FB_ATTR_GUEST_TARGET"]: "0",
+    A["FB_ATTR_MAX_PAGES"]: "0",
+    A["FB_ATTR_FLOOR"]: "0",
+    A["FB_ATTR_INFLATE_LIMIT"]: "0",
+    A["FB_ATTR_MAX_ORDER"]: "9",
+    A["FB_ATTR_DEFRAG"]: "heal",
+    A["FB_ATTR_DEFRAG_MS"]: "1000",
+    A["FB_ATTR_HEAL_MS"]: "5000",
+    A["FB_ATTR_OOM_PAGES"]: "4096",
+    A["FB_ATTR_SURRENDER_PATH"]: "auto",
+}
+
+
+def device_attrs(n=0):
+    """Attribute values of fixture device virtio<n>; distinct per device."""
+    attrs = {
+        A["FB_ATTR_TARGET_PAGES"]: 131072 + n,
+        A["FB_ATTR_EFFECTIVE"]: 131072 + n,
+        A["FB_ATTR_ACTUAL_PAGES"]: 250 * 512 + 3072 + n,
+        A["FB_ATTR_BLOCKS_2M"]: 250,
+        A["FB_ATTR_PAGES_4K"]: 3072 + n,
+        A["FB_ATTR_RAM"]: RAM,
+        A["FB_ATTR_INFLATE_RATE"]: 300000,
+        A["FB_ATTR_DEFLATE_RATE"]: 1200000,
+        A["FB_ATTR_FEATURES"]: "stats_vq deflate_on_oom reporting",
+        A["FB_ATTR_PATH_ACTIVE"]: "report",
+    }
+    for i, c in enumerate(COUNTERS):
+        attrs[c] = 1000 * (i + 1) + n
+    attrs.update(KNOB_DEFAULTS)
+    return attrs
+
+
+class Fixture:
+    """A fake root: /sys/bus/virtio/drivers/... and /proc/meminfo."""
+
+    def __init__(self, base, name, devices=(0,), loaded=True,
+                 in_tree=(), in_tree_loaded=True):
+        self.root = os.path.join(base, name)
+        os.makedirs(os.path.join(self.root, "proc"))
+        self.write("proc/meminfo", MEMINFO)
+        if loaded:
+            self.driver("fastballoon")
+            for n in devices:
+                d = "%s/fastballoon/virtio%d/fastballoon" % (DRIVERS, n)
+                os.makedirs(os.path.join(self.root, d))
+                for k, v in device_attrs(n).items():
+                    self.write("%s/%s" % (d, k), "%s\n" % v)
+        if in_tree_loaded:
+            self.driver("virtio_balloon")
+            for n in in_tree:
+                os.makedirs(os.path.join(
+                    self.root, DRIVERS, "virtio_balloon", "virtio%d" % n))
+
+    def driver(self, name):
+        os.makedirs(os.path.join(self.root, DRIVERS, name))
+        for f in ("bind", "unbind"):
+            self.write("%s/%s/%s" % (DRIVERS, name, f), "")
+
+    def path(self, rel):
+        return os.path.join(self.root, rel)
+
+    def write(self, rel, text):
+        with open(self.path(rel), "w") as f:
+            f.write(text)
+
+    def read(self, rel):
+        with open(self.path(rel)) as f:
+            return f.read()
+
+    def attr(self, name, dev="virtio0"):
+        return "%s/fastballoon/%s/fastballoon/%s" % (DRIVERS, dev, name)
+
+    def knob(self, name, dev="virtio0"):
+        return self.read(self.attr(name, dev))
+
+
+class Runner:
+    def __init__(self, verbose=False, only=None):
+        self.failed = 0
+        self.passed = 0
+        self.verbose = verbose
+        self.only = only
+
+    def check(self, name, fn):
+        if self.only and self.only not in name:
+            return
+        try:
+            fn()
+        except AssertionError as e:
+            self.failed += 1
+            print("FAIL %s: %s" % (name, str(e).replace("\n", "\\n")[:400]))
+        except Exception as e:  # a crash in a test is a failure, not an abort
+            self.failed += 1
+            print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
+        else:
+            self.passed += 1
+            print("PASS %s" % name)
+        sys.stdout.flush()
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def main():
+    verbose = "-v" in sys.argv
+    only = None
+    if "-k" in sys.argv:
+        only = sys.argv[sys.argv.index("-k") + 1]
+    tmp = tempfile.mkdtemp(prefix="balloonctl-test-")
+    try:
+        return run_all(tmp, Runner(verbose, only))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_all(tmp, t):
+    bindir = os.path.join(tmp, "bin")
+    t0 = time.monotonic()
+    build = subprocess.run(["make", "-s", "-C", os.path.join(REPO, "tools"),
+                            "O=" + bindir],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True)
+    tool = os.path.join(bindir, "balloonctl")
+
+    def build_check():
+        expect(build.returncode == 0 and os.access(tool, os.X_OK),
+               "make -C tools O=%s failed:\n%s" % (bindir, build.stdout))
+        expect(build.stdout.strip() == "", "build printed: %s" % build.stdout)
+    t.check("build -Wall -Wextra -Werror", build_check)
+    if build.returncode != 0:
+        print("FAIL build: cannot go on without the tool")
+        return 1
+
+    def run(args, fx=None, env=None, **kw):
+        e = dict(os.environ)
+        e.pop("BALLOONCTL_ROOT", None)
+        if fx is not None:
+            e["BALLOONCTL_ROOT"] = fx.root
+        if env:
+            e.update(env)
+        p = subprocess.run([tool] + args, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True,
+                           env=e, timeout=20, **kw)
+        if t.verbose:
+            print("  $ balloonctl %s -> %d\n%s%s" % (" ".join(args),
+                  p.returncode, p.stdout, p.stderr))
+        return p
+
+    def rc_is(p, rc, what=""):
+        expect(p.returncode == rc, "%sexit %d, wanted %d; stderr: %s" %
+               (what, p.returncode, rc, p.stderr.strip()))
+
+    counter = [0]
+
+    def fixture(**kw):
+        counter[0] += 1
+        return Fixture(tmp, "fx%d" % counter[0], **kw)
+
+    one = fixture()
+    floor = A["FB_ATTR_FLOOR"]
+    rate = A["FB_ATTR_INFLATE_LIMIT"]
+
+    # ---- set: units write the right number --------------------------------
+    def set_ok(knob, value, attr, want):
+        p = run(["set", knob, value], one)
+        rc_is(p, 0, "set %s %s: " % (knob, value))
+        got = one.knob(attr)
+        expect(got == "%s\n" % want, "set %s %s wrote %r, wanted %r" %
+               (knob, value, got, want))
+
+    units = [
+        ("floor", "262144", floor, 262144),
+        ("floor", "1G", floor, 262144),
+        ("floor", "1GiB", floor, 262144),
+        ("floor", "1gb", floor, 262144),
+        ("floor", "512M", floor, 131072),
+        ("floor", "512MiB", floor, 131072),
+        ("floor", "0.5G", floor, 131072),
+        ("floor", "8K", floor, 2),
+        ("floor", "4096B", floor, 1),
+        ("floor", "25%", floor, 131072),
+        ("floor", "12.5%", floor, 65536),
+        ("floor", "100%", floor, RAM),
+        ("floor", "0", floor, 0),
+        ("floor", str(RAM), floor, RAM),
+    ]
+
+    def units_check():
+        for knob, value, attr, want in units:
+            set_ok(knob, value, attr, want)
+    t.check("set page units: pages, K/M/G with B/iB, bytes, %, 0 and max",
+            units_check)
+
+    def rate_check():
+        for value, want in (("100M", 25600), ("100M/s", 25600),
+                            ("25600", 25600), ("1000/s", 1000),
+                            ("4T", 1 << 30), ("0", 0)):
+            set_ok("rate", value, rate, want)
+    t.check("set rate: pages/s, sizes per second, max 2^30", rate_check)
+
+    def other_knobs_check():
+        set_ok("order", "0", A["FB_ATTR_MAX_ORDER"], 0)
+        set_ok("max_order", "9", A["FB_ATTR_MAX_ORDER"], 9)
+        set_ok("defrag", "on", A["FB_ATTR_DEFRAG"], "on")
+        set_ok("defrag_ms", "1s", A["FB_ATTR_DEFRAG_MS"], 1000)
+        set_ok("defrag_ms", "60000", A["FB_ATTR_DEFRAG_MS"], 60000)
+        set_ok("heal_ms", "100ms", A["FB_ATTR_HEAL_MS"], 100)
+        set_ok("heal_ms", "1.5s", A["FB_ATTR_HEAL_MS"], 1500)
+        set_ok("oom_pages", "1", A["FB_ATTR_OOM_PAGES"], 1)
+        set_ok("path", "report", A["FB_ATTR_SURRENDER_PATH"], "report")
+    t.check("set order, defrag, durations, oom_pages, path", other_knobs_check)
+
+    def alias_check():
+        for alias, attr in (("target", A["FB_ATTR_GUEST_TARGET"]),
+                            ("cap", A["FB_ATTR_MAX_PAGES"]),
+                            ("max", A["FB_ATTR_MAX_PAGES"]),
+                            ("limit", A["FB_ATTR_INFLATE_LIMIT"]),
+                            (A["FB_ATTR_FLOOR"], A["FB_ATTR_FLOOR"])):
+            set_ok(alias, "1234", attr, 1234)
+    t.check("set aliases and sysfs names", alias_check)
+
+    def set_output_check():
+        one.write(one.attr(floor), "0\n")
+        p = run(["set", "floor", "1G"], one)
+        rc_is(p, 0)
+        expect("floor_pages 0 -> 262144 (1G)" in p.stdout,
+               "set output: %r" % p.stdout)
+    t.check("set reports old and new value", set_output_check)
+
+    # ---- set: bad values leave the file alone, exit 2, name the range ------
+    def set_bad(knob, value, attr, msg, rc=2):
+        before = one.knob(attr)
+        p = run(["set", knob, value], one)
+        rc_is(p, rc, "set %s %r: " % (knob, value))
+        expect(msg in p.stderr, "set %s %r: stderr %r lacks %r" %
+               (knob, value, p.stderr.strip(), msg))
+        expect(p.stderr.startswith("balloonctl: "), "no prefix: %r" % p.stderr)
+        expect(one.knob(attr) == before, "set %s %r changed the file to %r" %
+               (knob, value, one.knob(attr)))
+
+    def range_msg_check():
+        one.write(one.attr(floor), "77\n")
+        p = run(["set", "floor", "9G"], one)
+        rc_is(p, 2)
+        expect(p.stderr == "balloonctl: floor: 9G is out of range "
+               "(0..2G, 0..524288 pages)\n", "stderr %r" % p.stderr)
+        expect(one.knob(floor) == "77\n", "file changed")
+    t.check("out of range: exact message, file unchanged", range_msg_check)
+
+    page_range = "(0..2G, 0..524288 pages)"
+    bad_pages = [
+        (str(RAM + 1), page_range),             # max + 1
+        ("2049M", page_range),
+        ("101%", page_range),
+        ("99999999999999999999", "too large"),  # > 2^64
+        ("18446744073709551616", "too large"),  # 2^64
+        ("20000000000T", "too large"),
+        ("-1", "negative"),
+        ("-1G", "negative"),
+        ("-0", "negative"),
+        ("", "empty value"),
+        ("abc", "not a number"),
+        ("0x10", "unknown unit"),
+        ("12x", "unknown unit"),
+        ("12 ", "unknown unit"),
+        (" 12", "not a number"),
+        ("1G/s", "unknown unit"),
+        ("1GiBs", "unknown unit"),
+        ("5%%", "unknown unit"),
+        ("1.", "not a number"),
+        ("1.5", "not a whole number"),
+        ("1K", "4 KiB pages"),
+        ("6K", "4 KiB pages"),
+        ("1.5K", "4 KiB pages"),
+        ("0.1234567G", "decimal places"),
+    ]
+
+    def bad_pages_check():
+        for value, msg in bad_pages:
+            set_bad("floor", value, floor, msg)
+    t.check("bad page values: max+1, overflow, negative, garbage, empty, "
+            "junk, partial pages (%d)" % len(bad_pages), bad_pages_check)
+
+    def bad_others_check():
+        set_bad("rate", "1073741825", rate,
+                "out of range (0..4T/s, 0..1073741824 pages/s)")
+        set_bad("rate", "25%", rate, "unknown unit")
+        set_bad("rate", "100M/h", rate, "unknown unit")
+        set_bad("order", "10", A["FB_ATTR_MAX_ORDER"], "out of range (0..9)")
+        set_bad("order", "1K", A["FB_ATTR_MAX_ORDER"], "not a number")
+        set_bad("defrag", "maybe", A["FB_ATTR_DEFRAG"], "one of off on heal")
+        set_bad("defrag", "", A["FB_ATTR_DEFRAG"], "empty value")
+        set_bad("defrag_ms", "60001", A["FB_ATTR_DEFRAG_MS"],
+                "out of range (0..60000 ms)")
+        set_bad("heal_ms", "99", A["FB_ATTR_HEAL_MS"],
+                "out of range (100..3600000 ms)")
+        set_bad("heal_ms", "1.0005s", A["FB_ATTR_HEAL_MS"], "not a whole")
+        set_bad("oom_pages", "0", A["FB_ATTR_OOM_PAGES"],
+                "out of range (4K..2G, 1..524288 pages)")
+        set_bad("path", "ranges", A["FB_ATTR_SURRENDER_PATH"],
+                "one of auto inflate report")
+    t.check("bad values of rate, order, defrag, durations, oom, path",
+            bad_others_check)
+
+    def set_usage_check():
+        set_bad("actual_pages", "5", A["FB_ATTR_ACTUAL_PAGES"], "read-only")
+        p = run(["set", "bogus", "5"], one)
+        rc_is(p, 2)
+        expect("unknown knob 'bogus'" in p.stderr, p.stderr)
+        p = run(["set", "floor"], one)
+        rc_is(p, 2)
+        expect("usage" in p.stderr, p.stderr)
+    t.check("set: read-only, unknown knob, missing value -> exit 2",
+            set_usage_check)
+
+    def ram_unknown_check():
+        fx = fixture()
+        os.unlink(fx.path(fx.attr(A["FB_ATTR_RAM"])))
+        p = run(["set", "floor", "10%"], fx)
+        rc_is(p, 2)
+        expect("ram_pages" in p.stderr, p.stderr)
+        p = run(["set", "floor", "1G"], fx)   # upper bound left to the kernel
+        rc_is(p, 0)
+        expect(fx.knob(floor) == "262144\n", fx.knob(floor))
+    t.check("ram_pages unreadable: % refused, sizes still written",
+            ram_unknown_check)
+
+    def missing_knob_check():
+        fx = fixture()
+        os.unlink(fx.path(fx.attr(A["FB_ATTR_HEAL_MS"])))
+        p = run(["set", "heal_ms", "1000"], fx)
+        rc_is(p, 1)
+        expect("does not exist" in p.stderr and "module" in p.stderr,
+               p.stderr)
+        expect(not os.path.exists(fx.path(fx.attr(A["FB_ATTR_HEAL_MS"]))),
+               "set created the attribute file")
+    t.check("set on an attribute the module lacks: exit 1, no file created",
+            missing_knob_check)
+
+    def perm_check():
+        fx = fixture()
+        if os.geteuid() == 0:
+            # drop to nobody for the run; the fixture stays root's, 0644
+            for d, _, _ in os.walk(tmp):
+                os.chmod(d, 0o755)
+            def drop():
+                os.setgid(65534)
+                os.setuid(65534)
+            p = run(["set", "floor", "5"], fx, preexec_fn=drop)
+        else:
+            os.chmod(fx.path(fx.attr(floor)), 0o444)
+            p = run(["set", "floor", "5"], fx)
+        rc_is(p, 3)
+        expect("run as root" in p.stderr, p.stderr)
+        expect(fx.knob(floor) == "0\n", "file changed")
+    t.check("set without permission: exit 3, 'run as root'", perm_check)
+
+    # ---- get --------------------------------------------------------------
+    def get_check():
+        one.write(one.attr(floor), "4242\n")
+        for name in ("floor", floor):
+            p = run(["get", name], one)
+            rc_is(p, 0)
+            expect(p.stdout == "4242\n", "get %s: %r" % (name, p.stdout))
+        p = run(["get", A["FB_ATTR_ACTUAL_PAGES"]], one)
+        expect(p.stdout == "131072\n", p.stdout)
+        p = run(["get", "path"], one)
+        expect(p.stdout == "auto\n" or p.stdout == "report\n", p.stdout)
+        p = run(["get", "nonsense"], one)
+        rc_is(p, 2)
+    t.check("get knob, alias, read-only attribute; unknown -> 2", get_check)
+
+    # ---- status -------------------------------------------------------------
+    def status_text_check():
+        fx = fixture()
+        fx.write(fx.attr(floor), "262144\n")
+        p = run(["status"], fx)
+        rc_is(p, 0)
+        o = p.stdout
+        for s in ("virtio0", "131072 pages", "512.0 MiB",
+                  "250 x 2 MiB blocks (500.0 MiB)", "3072 x 4 KiB pages",
+                  "report", "stats_vq deflate_on_oom reporting",
+                  "MemAvailable 1200.0 MiB", "floor 1024.0 MiB: above it",
+                  "heal", "follow the host's target"):
+            expect(s in o, "status lacks %r:\n%s" % (s, o))
+        for i, c in enumerate(COUNTERS):
+            expect(re.search(r"%s\s+%d\n" % (c, 1000 * (i + 1)), o),
+                   "status lacks counter %s" % c)
+    t.check("status text: target/actual, split, path, features, memory, "
+            "knobs, counters", status_text_check)
+
+    def status_json_check():
+        p = run(["status", "--json"], one)
+        rc_is(p, 0)
+        j = json.loads(p.stdout)
+        expect(isinstance(j, dict), "not an object: %r" % j)
+        want = device_attrs(0)
+        expect(j["device"] == "virtio0", j.get("device"))
+        for k in ("target_pages", "actual_pages", "blocks_2m", "pages_4k",
+                  "ram_pages", "effective_target_pages"):
+            expect(j[k] == want[k] and type(j[k]) is int,
+                   "%s = %r, wanted %r" % (k, j.get(k), want[k]))
+        expect(j["features"] == ["stats_vq", "deflate_on_oom", "reporting"],
+               j["features"])
+        expect(j["surrender_path_active"] == "report", j)
+        expect(j["mem_available_kib"] == 1228800, j)
+        expect(set(j["knobs"]) == set(KNOB_DEFAULTS), sorted(j["knobs"]))
+        expect(j["knobs"][A["FB_ATTR_DEFRAG"]] in ("heal", "on"), j["knobs"])
+        expect(type(j["knobs"][A["FB_ATTR_HEAL_MS"]]) is int, j["knobs"])
+        expect(j["knobs"][A["FB_ATTR_OOM_PAGES"]] == 1, j["knobs"])
+        expect(set(j["counters"]) == set(COUNTERS), sorted(j["counters"]))
+        for c in COUNTERS:
+            expect(j["counters"][c] == want[c], "%s = %r" % (c, j["counters"][c]))
+    t.check("status --json: one object, required keys, numbers and strings",
+            status_json_check)
+
+    def status_json_missing_check():
+        fx = fixture()
+        os.unlink(fx.path(fx.attr(A["FB_ATTR_HEAL_TRADES"])))
+        fx.write(fx.attr(A["FB_ATTR_FEATURES"]), "\n")
+        fx.write(fx.attr(A["FB_ATTR_PATH_ACTIVE"]), 'we"ird\n')
+        p = run(["status", "--json"], fx)
+        rc_is(p, 0)
+        j = json.loads(p.stdout)
+        expect(j["counters"][A["FB_ATTR_HEAL_TRADES"]] is None, j["counters"])
+        expect(j["features"] == [], j["features"])
+        expect(j["surrender_path_active"] == 'we"ird', j)
+    t.check("status --json: missing attribute is null, strings escaped",
+            status_json_missing_check)
+
+    # ---- several devices, none, module not loaded ------------------------------
+    two = fixture(devices=(0, 1))
+
+    def two_check():
+        p = run(["status", "--json"], two)
+        rc_is(p, 0)
+        j = json.loads(p.stdout)
+        expect(isinstance(j, list) and [d["device"] for d in j] ==
+               ["virtio0", "virtio1"], p.stdout[:200])
+        expect(j[1]["actual_pages"] == device_attrs(1)["actual_pages"], j[1])
+        p = run(["--device", "virtio1", "status", "--json"], two)
+        j = json.loads(p.stdout)
+        expect(isinstance(j, dict) and j["device"] == "virtio1", p.stdout[:80])
+        p = run(["status"], two)
+        expect("virtio0:" in p.stdout and "virtio1:" in p.stdout, p.stdout)
+    t.check("two devices: status covers both, --device picks one", two_check)
+
+    def ambiguity_check():
+        for args in (["get", "floor"], ["set", "floor", "1"],
+                     ["watch", "--count", "1"]):
+            p = run(args, two)
+            rc_is(p, 2, " ".join(args) + ": ")
+            expect("--device" in p.stderr and "virtio0 virtio1" in p.stderr,
+                   p.stderr)
+        expect(two.knob(floor, "virtio1") == "0\n", "set wrote anyway")
+        p = run(["set", "--device", "virtio1", "floor", "1M"], two)
+        rc_is(p, 0)
+        expect(two.knob(floor, "virtio1") == "256\n", two.knob(floor, "virtio1"))
+        expect(two.knob(floor, "virtio0") == "0\n", "wrote the other device")
+        p = run(["-d", "1", "get", "actual_pages"], two)
+        expect(p.stdout == "%d\n" % device_attrs(1)["actual_pages"], p.stdout)
+    t.check("two devices: get/set/watch need --device; it picks the right one",
+            ambiguity_check)
+
+    def bad_device_check():
+        p = run(["--device", "virtio7", "status"], two)
+        rc_is(p, 4)
+        expect("virtio0 virtio1" in p.stderr, p.stderr)
+        p = run(["--device", "../../etc", "status"], two)
+        rc_is(p, 2)
+    t.check("--device: unknown -> 4 listing devices, malformed -> 2",
+            bad_device_check)
+
+    def none_check():
+        fx = fixture(devices=(), in_tree=(0,))
+        p = run(["status"], fx)
+        rc_is(p, 4)
+        expect("virtio0 is bound to virtio_balloon" in p.stderr and
+               "takeover" in p.stderr, p.stderr)
+        fx = fixture(devices=())
+        p = run(["get", "floor"], fx)
+        rc_is(p, 4)
+        expect("no device" in p.stderr, p.stderr)
+    t.check("no device bound: exit 4, points at takeover", none_check)
+
+    def not_loaded_check():
+        fx = fixture(loaded=False, in_tree=(0,))
+        for args in (["status"], ["set", "floor", "1"], ["watch"]):
+            p = run(args, fx)
+            rc_is(p, 4, " ".join(args) + ": ")
+            expect("modprobe fastballoon" in p.stderr, p.stderr)
+        p = run(["list"], fx)
+        rc_is(p, 0)
+        expect(p.stdout == "virtio0 virtio_balloon\n", p.stdout)
+    t.check("module not loaded: exit 4, says modprobe fastballoon; list",
+            not_loaded_check)
+
+    # ---- watch --------------------------------------------------------------
+    def watch_check():
+        fx = fixture()
+        e = dict(os.environ, BALLOONCTL_ROOT=fx.root)
+        p = subprocess.Popen([tool, "watch", "--interval", "0.6", "--count",
+                              "2"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, universal_newlines=True,
+                             env=e)
+        time.sleep(0.3)     # between the first and the second sample
+        inf = A["FB_ATTR_INFLATED"]
+        c = {k: int(fx.knob(k)) for k in (inf, A["FB_ATTR_DEFRAG_TRIES"],
+             A["FB_ATTR_DEFRAG_OK"], A["FB_ATTR_DEFRAG_US"])}
+        fx.write(fx.attr(inf), "%d\n" % (c[inf] + 61440))
+        fx.write(fx.attr(A["FB_ATTR_DEFRAG_TRIES"]),
+                 "%d\n" % (c[A["FB_ATTR_DEFRAG_TRIES"]] + 3))
+        fx.write(fx.attr(A["FB_ATTR_DEFRAG_OK"]),
+                 "%d\n" % (c[A["FB_ATTR_DEFRAG_OK"]] + 2))
+        fx.write(fx.attr(A["FB_ATTR_DEFRAG_US"]),
+                 "%d\n" % (c[A["FB_ATTR_DEFRAG_US"]] + 4500))
+        out, err = p.communicate(timeout=10)
+        expect(p.returncode == 0, "exit %d: %s" % (p.returncode, err))
+        expect("\033" not in out, "escape codes when stdout is not a tty")
+        lines = out.strip("\n").split("\n")
+        expect(len(lines) == 3, "want header + 2 lines:\n" + out)
+        hdr = lines[0].split()
+        first = dict(zip(hdr, lines[1].split()))
+        second = dict(zip(hdr, lines[2].split()))
+        expect(first["infl_pg/s"] == "-", "first refresh has no rate: %s" %
+               lines[1])
+        expect(second["actual"] == "131072" and second["blocks2m"] == "250",
+               lines[2])
+        r = float(second["infl_pg/s"])
+        expect(61440 / 0.9 < r < 61440 / 0.5,
+               "inflate rate %s, wanted about %d" % (r, 61440 / 0.6))
+        expect(second["defl_pg/s"] == "0", lines[2])
+        expect((second["dfr_n"], second["dfr_ok"], second["dfr_ms"]) ==
+               ("3", "2", "4.5"), lines[2])
+        expect(second["avail_MiB"] == "1200.0", lines[2])
+    t.check("watch --count 2: plain lines, rates and defrag from deltas",
+            watch_check)
+
+    def watch_args_check():
+        for args in (["watch", "--interval", "0"], ["watch", "--interval", "x"],
+                     ["watch", "--count", "0"], ["watch", "--count", "-1"]):
+            p = run(args, one)
+            rc_is(p, 2, " ".join(args) + ": ")
+    t.check("watch: bad --interval/--count -> 2", watch_args_check)
+
+    # ---- takeover / release ------------------------------------------------------
+    def takeover_ok_check():
+        fx = fixture(devices=(0,), in_tree=(0,))   # target dir pre-created
+        p = run(["takeover"], fx)
+        rc_is(p, 0)
+        expect(fx.read(DRIVERS + "/virtio_balloon/unbind") == "virtio0\n",
+               "unbind: %r" % fx.read(DRIVERS + "/virtio_balloon/unbind"))
+        expect(fx.read(DRIVERS + "/fastballoon/bind") == "virtio0\n",
+               "bind: %r" % fx.read(DRIVERS + "/fastballoon/bind"))
+        expect(fx.read(DRIVERS + "/virtio_balloon/bind") == "",
+               "rebound the old driver")
+        for s in ("virtio0: virtio_balloon -> fastballoon", "MemTotal 1966.8 MiB",
+                  "host target 131072 pages (512.0 MiB)", "actual 131072"):
+            expect(s in p.stdout, "takeover output lacks %r:\n%s" %
+                   (s, p.stdout))
+    t.check("takeover: unbind then bind written, report printed",
+            takeover_ok_check)
+
+    def takeover_fail_check():
+        fx = fixture(devices=(), in_tree=(0,))     # bind will not "work"
+        p = run(["--device", "virtio0", "takeover"], fx)
+        rc_is(p, 1)
+        expect(fx.read(DRIVERS + "/fastballoon/bind") == "virtio0\n", "bind")
+        expect(fx.read(DRIVERS + "/virtio_balloon/bind") == "virtio0\n",
+               "no rebind to virtio_balloon")
+        expect("rebound virtio0 to virtio_balloon" in p.stderr, p.stderr)
+    t.check("takeover failing: original driver rebound, exit 1",
+            takeover_fail_check)
+
+    def takeover_errors_check():
+        fx = fixture(loaded=False, in_tree=(0,))
+        p = run(["takeover"], fx)
+        rc_is(p, 4)
+        expect("not running 'modprobe fastballoon'" in p.stderr, p.stderr)
+        expect(fx.read(DRIVERS + "/virtio_balloon/unbind") == "",
+               "unbound without a driver to go to")
+        fx = fixture(devices=(0,))
+        p = run(["takeover"], fx)
+        rc_is(p, 4)
+        expect("no device is bound to virtio_balloon" in p.stderr and
+               "virtio0 is already bound to fastballoon" in p.stderr, p.stderr)
+        p = run(["--device", "virtio0", "takeover"], fx)
+        rc_is(p, 0)
+        expect("already bound to fastballoon" in p.stdout, p.stdout)
+        fx = fixture(devices=(0,), in_tree=(1, 2))
+        p = run(["takeover"], fx)
+        rc_is(p, 2)
+        expect("--device" in p.stderr, p.stderr)
+    t.check("takeover: module missing, no source device, already there, "
+            "ambiguous", takeover_errors_check)
+
+    def release_check():
+        fx = fixture(devices=(0,), in_tree=(0,))
+        p = run(["release"], fx)
+        rc_is(p, 0)
+        expect(fx.read(DRIVERS + "/fastballoon/unbind") == "virtio0\n",
+               "unbind")
+        expect(fx.read(DRIVERS + "/virtio_balloon/bind") == "virtio0\n",
+               "bind")
+        expect("virtio0: fastballoon -> virtio_balloon" in p.stdout and
+               "fastballoon held 131072 pages" in p.stdout, p.stdout)
+        fx = fixture(devices=(0,), in_tree_loaded=False)
+        p = run(["release"], fx)
+        rc_is(p, 4)
+        expect("not running 'modprobe virtio_balloon'" in p.stderr, p.stderr)
+    t.check("release: reverse writes; virtio_balloon missing -> 4",
+            release_check)
+
+    # ---- command line -------------------------------------------------------------
+    def help_check():
+        p = run(["--help"])
+        rc_is(p, 0)
+        for c in ("status", "get KNOB", "set KNOB VALUE", "watch", "takeover",
+                  "release", "--device", "Exit status"):
+            expect(c in p.stdout, "--help lacks %r" % c)
+        p = run(["set", "--help"])
+        rc_is(p, 0)
+        expect("set KNOB VALUE" in p.stdout and "25%" in p.stdout, p.stdout)
+        p = run(["help", "knobs"])
+        rc_is(p, 0)
+        for k in KNOB_DEFAULTS:
+            expect(k in p.stdout, "help knobs lacks %s" % k)
+        p = run(["--version"])
+        expect(p.returncode == 0 and p.stdout == "balloonctl 0.1.0\n", p.stdout)
+    t.check("--help, per-command help, help knobs, --version", help_check)
+
+    def usage_check():
+        for args in ([], ["frobnicate"], ["--bogus", "status"],
+                     ["status", "extra"], ["get"], ["--device"],
+                     ["get", "floor", "--json"]):
+            p = run(args, one)
+            rc_is(p, 2, " ".join(args) + ": ")
+            expect(p.stderr.strip(), "no message for %r" % args)
+    t.check("usage errors -> exit 2 with a message", usage_check)
+
+    def static_check():
+        sdir = os.path.join(tmp, "static")
+        b = subprocess.run(["make", "-s", "-C", os.path.join(REPO, "tools"),
+                            "O=" + sdir, "STATIC=1"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, universal_newlines=True)
+        expect(b.returncode == 0, b.stdout)
+        out = subprocess.run(["ldd", os.path.join(sdir, "balloonctl")],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             universal_newlines=True).stdout
+        expect("not a dynamic executable" in out or "statically" in out, out)
+    t.check("make O=dir STATIC=1 builds a static binary", static_check)
+
+    total = t.passed + t.failed
+    print("%d passed, %d failed (%d checks, %.1f s)" %
+          (t.passed, t.failed, total, time.monotonic() - t0))
+    return 1 if t.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
