@@ -696,6 +696,67 @@ def run_all(tmp, t):
         expect("not a dynamic executable" in out or "statically" in out, out)
     t.check("make O=dir STATIC=1 builds a static binary", static_check)
 
+    def man_check():
+        page = os.path.join(REPO, "tools", "balloonctl.8")
+        with open(page) as f:
+            text = f.read()
+        for k in KNOB_DEFAULTS:
+            expect(k.replace("_", "\\_") in text or k in text,
+                   "man page lacks knob %s" % k)
+        for s in (".SH EXIT STATUS", ".SH ENVIRONMENT", "BALLOONCTL_ROOT",
+                  ".SH EXAMPLES", ".SH FILES", ".SH OPTIONS", ".SH KNOBS"):
+            expect(s in text, "man page lacks %s" % s)
+        if not shutil.which("groff"):
+            return
+        g = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", page],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True,
+                           env=dict(os.environ, LC_ALL="C.UTF-8"))
+        expect(g.returncode == 0 and not g.stderr.strip(),
+               "groff warnings: %s" % g.stderr)
+    t.check("man page: every knob, required sections, groff -ww clean",
+            man_check)
+
+    def watch_tty_check():
+        import pty
+        fx = fixture()
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ["BALLOONCTL_ROOT"] = fx.root
+            os.execv(tool, [tool, "watch", "--interval", "0.05", "--count",
+                            "2"])
+        out = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        text = out.decode(errors="replace")
+        expect(os.WEXITSTATUS(status) == 0, "exit %d" % status)
+        expect(text.count("\033[H\033[2J") == 2, "want 2 redraws:\n%r" % text)
+        for s in ("virtio0", "131072 pages", "512.0 MiB", "250 x 2 MiB",
+                  "inflate", "defrag", "MemAvailable 1200.0 MiB"):
+            expect(s in text, "tty view lacks %r" % s)
+    t.check("watch on a terminal: redrawn in place, full view",
+            watch_tty_check)
+
+    def kernel_reject_check():
+        # a knob that is a directory stands in for a write the kernel refuses
+        fx = fixture()
+        path = fx.path(fx.attr(floor))
+        os.unlink(path)
+        os.mkdir(path)
+        p = run(["set", "floor", "5"], fx)
+        rc_is(p, 1)
+        expect("floor" in p.stderr and "failed" in p.stderr, p.stderr)
+    t.check("set: a write the system refuses -> exit 1 naming it",
+            kernel_reject_check)
+
     total = t.passed + t.failed
     print("%d passed, %d failed (%d checks, %.1f s)" %
           (t.passed, t.failed, total, time.monotonic() - t0))
