@@ -244,9 +244,10 @@ static bool fb_heal_one(struct fb_balloon *fb, unsigned long deadline)
 	struct fb_tx tx;
 	LIST_HEAD(list);
 
-	head = fb_block_alloc();
+	head = fb->dfg.nr_ready ? NULL : fb_block_alloc();
 	if (!head) {
-		head = fb_defrag_block(fb, deadline);
+		head = fb_defrag_block(fb, deadline,
+				       fb->nr_small / FB_BLOCK_PAGES);
 		contig = true;
 	}
 	if (!head)
@@ -285,6 +286,7 @@ void fb_heal_func(struct work_struct *work)
 		if (!fb_heal_one(fb, deadline))
 			break;
 	}
+	fb_defrag_drop_ready(fb);
 	trace_fb_heal(fb->vdev->index, i, fb->nr_small);
 	mutex_unlock(&fb->lock);
 
