@@ -172,10 +172,10 @@ def run_all(tmp, t):
         expect(build.returncode == 0 and os.access(tool, os.X_OK),
                "make -C tools O=%s failed:\n%s" % (bindir, build.stdout))
         expect(build.stdout.strip() == "", "build printed: %s" % build.stdout)
-    t.check("build -Wall -Wextra -Werror", build_check)
+    # build -Wall -Wextra -Werror
+    t.check("build", build_check)
     if build.returncode != 0:
-        print("FAIL build: cannot go on without the tool")
-        return 1
+        return 1            # the build check said why
 
     def run(args, fx=None, env=None, **kw):
         e = dict(os.environ)
@@ -234,15 +234,16 @@ def run_all(tmp, t):
     def units_check():
         for knob, value, attr, want in units:
             set_ok(knob, value, attr, want)
-    t.check("set page units: pages, K/M/G with B/iB, bytes, %, 0 and max",
-            units_check)
+    # set page units: pages, K/M/G with B/iB, bytes, %, 0 and max
+    t.check("set_page_units", units_check)
 
     def rate_check():
         for value, want in (("100M", 25600), ("100M/s", 25600),
                             ("25600", 25600), ("1000/s", 1000),
                             ("4T", 1 << 30), ("0", 0)):
             set_ok("rate", value, rate, want)
-    t.check("set rate: pages/s, sizes per second, max 2^30", rate_check)
+    # set rate: pages/s, sizes per second, max 2^30
+    t.check("set_rate_units", rate_check)
 
     def other_knobs_check():
         set_ok("order", "0", A["FB_ATTR_MAX_ORDER"], 0)
@@ -254,7 +255,8 @@ def run_all(tmp, t):
         set_ok("heal_ms", "1.5s", A["FB_ATTR_HEAL_MS"], 1500)
         set_ok("oom_pages", "1", A["FB_ATTR_OOM_PAGES"], 1)
         set_ok("path", "report", A["FB_ATTR_SURRENDER_PATH"], "report")
-    t.check("set order, defrag, durations, oom_pages, path", other_knobs_check)
+    # set order, defrag, durations, oom_pages, path
+    t.check("set_other_knobs", other_knobs_check)
 
     def alias_check():
         for alias, attr in (("target", A["FB_ATTR_GUEST_TARGET"]),
@@ -263,7 +265,8 @@ def run_all(tmp, t):
                             ("limit", A["FB_ATTR_INFLATE_LIMIT"]),
                             (A["FB_ATTR_FLOOR"], A["FB_ATTR_FLOOR"])):
             set_ok(alias, "1234", attr, 1234)
-    t.check("set aliases and sysfs names", alias_check)
+    # set aliases and sysfs names
+    t.check("set_aliases", alias_check)
 
     def set_output_check():
         one.write(one.attr(floor), "0\n")
@@ -271,7 +274,8 @@ def run_all(tmp, t):
         rc_is(p, 0)
         expect("floor_pages 0 -> 262144 (1G)" in p.stdout,
                "set output: %r" % p.stdout)
-    t.check("set reports old and new value", set_output_check)
+    # set reports old and new value
+    t.check("set_prints_old_new", set_output_check)
 
     # ---- set: bad values leave the file alone, exit 2, name the range ------
     def set_bad(knob, value, attr, msg, rc=2):
@@ -291,7 +295,8 @@ def run_all(tmp, t):
         expect(p.stderr == "balloonctl: floor: 9G is out of range "
                "(0..2G, 0..524288 pages)\n", "stderr %r" % p.stderr)
         expect(one.knob(floor) == "77\n", "file changed")
-    t.check("out of range: exact message, file unchanged", range_msg_check)
+    # out of range: exact message, file unchanged
+    t.check("set_range_message", range_msg_check)
 
     page_range = "(0..2G, 0..524288 pages)"
     bad_pages = [
@@ -324,8 +329,8 @@ def run_all(tmp, t):
     def bad_pages_check():
         for value, msg in bad_pages:
             set_bad("floor", value, floor, msg)
-    t.check("bad page values: max+1, overflow, negative, garbage, empty, "
-            "junk, partial pages (%d)" % len(bad_pages), bad_pages_check)
+    # bad page values: max+1, overflow, negative, garbage, empty, junk, partial pages
+    t.check("set_bad_page_values", bad_pages_check)
 
     def bad_others_check():
         set_bad("rate", "1073741825", rate,
@@ -345,8 +350,8 @@ def run_all(tmp, t):
                 "out of range (4K..2G, 1..524288 pages)")
         set_bad("path", "ranges", A["FB_ATTR_SURRENDER_PATH"],
                 "one of auto inflate report")
-    t.check("bad values of rate, order, defrag, durations, oom, path",
-            bad_others_check)
+    # bad values of rate, order, defrag, durations, oom, path
+    t.check("set_bad_other_values", bad_others_check)
 
     def set_usage_check():
         set_bad("actual_pages", "5", A["FB_ATTR_ACTUAL_PAGES"], "read-only")
@@ -356,8 +361,8 @@ def run_all(tmp, t):
         p = run(["set", "floor"], one)
         rc_is(p, 2)
         expect("usage" in p.stderr, p.stderr)
-    t.check("set: read-only, unknown knob, missing value -> exit 2",
-            set_usage_check)
+    # set: read-only, unknown knob, missing value -> exit 2
+    t.check("set_usage_errors", set_usage_check)
 
     def ram_unknown_check():
         fx = fixture()
@@ -368,8 +373,8 @@ def run_all(tmp, t):
         p = run(["set", "floor", "1G"], fx)   # upper bound left to the kernel
         rc_is(p, 0)
         expect(fx.knob(floor) == "262144\n", fx.knob(floor))
-    t.check("ram_pages unreadable: % refused, sizes still written",
-            ram_unknown_check)
+    # ram_pages unreadable: % refused, sizes still written
+    t.check("set_ram_unknown", ram_unknown_check)
 
     def missing_knob_check():
         fx = fixture()
@@ -380,8 +385,8 @@ def run_all(tmp, t):
                p.stderr)
         expect(not os.path.exists(fx.path(fx.attr(A["FB_ATTR_HEAL_MS"]))),
                "set created the attribute file")
-    t.check("set on an attribute the module lacks: exit 1, no file created",
-            missing_knob_check)
+    # set on an attribute the module lacks: exit 1, no file created
+    t.check("set_missing_attribute", missing_knob_check)
 
     def perm_check():
         fx = fixture()
@@ -399,7 +404,8 @@ def run_all(tmp, t):
         rc_is(p, 3)
         expect("run as root" in p.stderr, p.stderr)
         expect(fx.knob(floor) == "0\n", "file changed")
-    t.check("set without permission: exit 3, 'run as root'", perm_check)
+    # set without permission: exit 3, 'run as root'
+    t.check("set_permission_exit3", perm_check)
 
     # ---- get --------------------------------------------------------------
     def get_check():
@@ -414,7 +420,8 @@ def run_all(tmp, t):
         expect(p.stdout == "auto\n" or p.stdout == "report\n", p.stdout)
         p = run(["get", "nonsense"], one)
         rc_is(p, 2)
-    t.check("get knob, alias, read-only attribute; unknown -> 2", get_check)
+    # get knob, alias, read-only attribute; unknown -> 2
+    t.check("get", get_check)
 
     # ---- status -------------------------------------------------------------
     def status_text_check():
@@ -432,8 +439,8 @@ def run_all(tmp, t):
         for i, c in enumerate(COUNTERS):
             expect(re.search(r"%s\s+%d\n" % (c, 1000 * (i + 1)), o),
                    "status lacks counter %s" % c)
-    t.check("status text: target/actual, split, path, features, memory, "
-            "knobs, counters", status_text_check)
+    # status text: target/actual, split, path, features, memory, knobs, counters
+    t.check("status_text", status_text_check)
 
     def status_json_check():
         p = run(["status", "--json"], one)
@@ -457,8 +464,8 @@ def run_all(tmp, t):
         expect(set(j["counters"]) == set(COUNTERS), sorted(j["counters"]))
         for c in COUNTERS:
             expect(j["counters"][c] == want[c], "%s = %r" % (c, j["counters"][c]))
-    t.check("status --json: one object, required keys, numbers and strings",
-            status_json_check)
+    # status --json: one object, required keys, numbers and strings
+    t.check("status_json", status_json_check)
 
     def status_json_missing_check():
         fx = fixture()
@@ -471,8 +478,8 @@ def run_all(tmp, t):
         expect(j["counters"][A["FB_ATTR_HEAL_TRADES"]] is None, j["counters"])
         expect(j["features"] == [], j["features"])
         expect(j["surrender_path_active"] == 'we"ird', j)
-    t.check("status --json: missing attribute is null, strings escaped",
-            status_json_missing_check)
+    # status --json: missing attribute is null, strings escaped
+    t.check("status_json_null_and_escape", status_json_missing_check)
 
     # ---- several devices, none, module not loaded ------------------------------
     two = fixture(devices=(0, 1))
@@ -489,7 +496,8 @@ def run_all(tmp, t):
         expect(isinstance(j, dict) and j["device"] == "virtio1", p.stdout[:80])
         p = run(["status"], two)
         expect("virtio0:" in p.stdout and "virtio1:" in p.stdout, p.stdout)
-    t.check("two devices: status covers both, --device picks one", two_check)
+    # two devices: status covers both, --device picks one
+    t.check("two_devices_status", two_check)
 
     def ambiguity_check():
         for args in (["get", "floor"], ["set", "floor", "1"],
@@ -505,8 +513,8 @@ def run_all(tmp, t):
         expect(two.knob(floor, "virtio0") == "0\n", "wrote the other device")
         p = run(["-d", "1", "get", "actual_pages"], two)
         expect(p.stdout == "%d\n" % device_attrs(1)["actual_pages"], p.stdout)
-    t.check("two devices: get/set/watch need --device; it picks the right one",
-            ambiguity_check)
+    # two devices: get/set/watch need --device; it picks the right one
+    t.check("two_devices_need_device", ambiguity_check)
 
     def bad_device_check():
         p = run(["--device", "virtio7", "status"], two)
@@ -514,8 +522,8 @@ def run_all(tmp, t):
         expect("virtio0 virtio1" in p.stderr, p.stderr)
         p = run(["--device", "../../etc", "status"], two)
         rc_is(p, 2)
-    t.check("--device: unknown -> 4 listing devices, malformed -> 2",
-            bad_device_check)
+    # --device: unknown -> 4 listing devices, malformed -> 2
+    t.check("device_unknown_or_malformed", bad_device_check)
 
     def none_check():
         fx = fixture(devices=(), in_tree=(0,))
@@ -527,7 +535,8 @@ def run_all(tmp, t):
         p = run(["get", "floor"], fx)
         rc_is(p, 4)
         expect("no device" in p.stderr, p.stderr)
-    t.check("no device bound: exit 4, points at takeover", none_check)
+    # no device bound: exit 4, points at takeover
+    t.check("no_device_exit4", none_check)
 
     def not_loaded_check():
         fx = fixture(loaded=False, in_tree=(0,))
@@ -538,8 +547,8 @@ def run_all(tmp, t):
         p = run(["list"], fx)
         rc_is(p, 0)
         expect(p.stdout == "virtio0 virtio_balloon\n", p.stdout)
-    t.check("module not loaded: exit 4, says modprobe fastballoon; list",
-            not_loaded_check)
+    # module not loaded: exit 4, says modprobe fastballoon; list
+    t.check("module_not_loaded_exit4", not_loaded_check)
 
     # ---- watch --------------------------------------------------------------
     def watch_check():
@@ -579,15 +588,16 @@ def run_all(tmp, t):
         expect((second["dfr_n"], second["dfr_ok"], second["dfr_ms"]) ==
                ("3", "2", "4.5"), lines[2])
         expect(second["avail_MiB"] == "1200.0", lines[2])
-    t.check("watch --count 2: plain lines, rates and defrag from deltas",
-            watch_check)
+    # watch --count 2: plain lines, rates and defrag from deltas
+    t.check("watch_plain_rates", watch_check)
 
     def watch_args_check():
         for args in (["watch", "--interval", "0"], ["watch", "--interval", "x"],
                      ["watch", "--count", "0"], ["watch", "--count", "-1"]):
             p = run(args, one)
             rc_is(p, 2, " ".join(args) + ": ")
-    t.check("watch: bad --interval/--count -> 2", watch_args_check)
+    # watch: bad --interval/--count -> 2
+    t.check("watch_bad_args", watch_args_check)
 
     # ---- takeover / release ------------------------------------------------------
     def takeover_ok_check():
@@ -604,8 +614,8 @@ def run_all(tmp, t):
                   "host target 131072 pages (512.0 MiB)", "actual 131072"):
             expect(s in p.stdout, "takeover output lacks %r:\n%s" %
                    (s, p.stdout))
-    t.check("takeover: unbind then bind written, report printed",
-            takeover_ok_check)
+    # takeover: unbind then bind written, report printed
+    t.check("takeover_ok", takeover_ok_check)
 
     def takeover_fail_check():
         fx = fixture(devices=(), in_tree=(0,))     # bind will not "work"
@@ -615,8 +625,8 @@ def run_all(tmp, t):
         expect(fx.read(DRIVERS + "/virtio_balloon/bind") == "virtio0\n",
                "no rebind to virtio_balloon")
         expect("rebound virtio0 to virtio_balloon" in p.stderr, p.stderr)
-    t.check("takeover failing: original driver rebound, exit 1",
-            takeover_fail_check)
+    # takeover failing: original driver rebound, exit 1
+    t.check("takeover_fail_rebinds", takeover_fail_check)
 
     def takeover_errors_check():
         fx = fixture(loaded=False, in_tree=(0,))
@@ -637,8 +647,8 @@ def run_all(tmp, t):
         p = run(["takeover"], fx)
         rc_is(p, 2)
         expect("--device" in p.stderr, p.stderr)
-    t.check("takeover: module missing, no source device, already there, "
-            "ambiguous", takeover_errors_check)
+    # takeover: module missing, no source device, already there, ambiguous
+    t.check("takeover_errors", takeover_errors_check)
 
     def release_check():
         fx = fixture(devices=(0,), in_tree=(0,))
@@ -654,8 +664,8 @@ def run_all(tmp, t):
         p = run(["release"], fx)
         rc_is(p, 4)
         expect("not running 'modprobe virtio_balloon'" in p.stderr, p.stderr)
-    t.check("release: reverse writes; virtio_balloon missing -> 4",
-            release_check)
+    # release: reverse writes; virtio_balloon missing -> 4
+    t.check("release", release_check)
 
     # ---- command line -------------------------------------------------------------
     def help_check():
@@ -673,7 +683,8 @@ def run_all(tmp, t):
             expect(k in p.stdout, "help knobs lacks %s" % k)
         p = run(["--version"])
         expect(p.returncode == 0 and p.stdout == "balloonctl 0.1.0\n", p.stdout)
-    t.check("--help, per-command help, help knobs, --version", help_check)
+    # --help, per-command help, help knobs, --version
+    t.check("help_version", help_check)
 
     def usage_check():
         for args in ([], ["frobnicate"], ["--bogus", "status"],
@@ -682,7 +693,8 @@ def run_all(tmp, t):
             p = run(args, one)
             rc_is(p, 2, " ".join(args) + ": ")
             expect(p.stderr.strip(), "no message for %r" % args)
-    t.check("usage errors -> exit 2 with a message", usage_check)
+    # usage errors -> exit 2 with a message
+    t.check("usage_errors_exit2", usage_check)
 
     def static_check():
         sdir = os.path.join(tmp, "static")
@@ -694,7 +706,8 @@ def run_all(tmp, t):
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              universal_newlines=True).stdout
         expect("not a dynamic executable" in out or "statically" in out, out)
-    t.check("make O=dir STATIC=1 builds a static binary", static_check)
+    # make O=dir STATIC=1 builds a static binary
+    t.check("build_static", static_check)
 
     def man_check():
         page = os.path.join(REPO, "tools", "balloonctl.8")
@@ -714,8 +727,8 @@ def run_all(tmp, t):
                            env=dict(os.environ, LC_ALL="C.UTF-8"))
         expect(g.returncode == 0 and not g.stderr.strip(),
                "groff warnings: %s" % g.stderr)
-    t.check("man page: every knob, required sections, groff -ww clean",
-            man_check)
+    # man page: every knob, required sections, groff -ww clean
+    t.check("man_page", man_check)
 
     def watch_tty_check():
         import pty
@@ -742,8 +755,8 @@ def run_all(tmp, t):
         for s in ("virtio0", "131072 pages", "512.0 MiB", "250 x 2 MiB",
                   "inflate", "defrag", "MemAvailable 1200.0 MiB"):
             expect(s in text, "tty view lacks %r" % s)
-    t.check("watch on a terminal: redrawn in place, full view",
-            watch_tty_check)
+    # watch on a terminal: redrawn in place, full view
+    t.check("watch_tty", watch_tty_check)
 
     def kernel_reject_check():
         # a knob that is a directory stands in for a write the kernel refuses
@@ -754,8 +767,8 @@ def run_all(tmp, t):
         p = run(["set", "floor", "5"], fx)
         rc_is(p, 1)
         expect("floor" in p.stderr and "failed" in p.stderr, p.stderr)
-    t.check("set: a write the system refuses -> exit 1 naming it",
-            kernel_reject_check)
+    # set: a write the system refuses -> exit 1 naming it
+    t.check("set_write_refused_exit1", kernel_reject_check)
 
     total = t.passed + t.failed
     print("%d passed, %d failed (%d checks, %.1f s)" %
