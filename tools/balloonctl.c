@@ -591,8 +591,15 @@ static int bc_cmd_set(const struct bc_opts *o)
 		snprintf(old, sizeof(old), "?");
 	bc_attr_path(path, sizeof(path), dev, k->name);
 	err = bc_write_file(path, val);
-	if (err)
-		return bc_write_error(dev, o->pos[0], path, val, err);
+	if (err) {
+		ret = bc_write_error(dev, o->pos[0], path, val, err);
+		if (err == -EINVAL && strcmp(k->name, FB_ATTR_SURRENDER_PATH) == 0 &&
+		    strcmp(val, "report") == 0)
+			bc_err("%s: 'report' needs the reporting feature and no "
+			       "must_tell_host; 'balloonctl get features' shows "
+			       "what %s negotiated", o->pos[0], dev);
+		return ret;
+	}
 
 	printf("%s: %s %s -> %s", dev, k->name, old, val);
 	if ((k->kind == BC_KNOB_PAGES || k->kind == BC_KNOB_RATE) &&
