@@ -1427,7 +1427,8 @@ def main(argv=None):
     ap.add_argument("--driver", default="fastballoon",
                     choices=["fastballoon", "virtio_balloon"])
     ap.add_argument("-k", dest="substr", default="",
-                    help="run only tests whose name contains SUBSTRING")
+                    help="run only tests whose name, or whose group's name, "
+                    "contains SUBSTRING")
     ap.add_argument("--keep", action="store_true",
                     help="keep the guests' work directories (console logs)")
     ap.add_argument("--list", action="store_true", help="list tests and exit")
@@ -1437,7 +1438,8 @@ def main(argv=None):
     if args.list:
         print("host/packaging\nhost/balloonctl\n" + "\n".join(names))
         return 0
-    selected = {n for n in names if args.substr in n}
+    selected = {n for n in names if args.substr in n} | {
+        t for g in GROUPS if args.substr in g[0] for t, _ in g[4]}
     t0 = time.monotonic()
     res = Results()
     if args.substr in "host/packaging":
