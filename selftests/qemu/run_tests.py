@@ -1105,8 +1105,14 @@ def t_path_switch(c):
         c.set_knob("surrender_path", "report")
         check(c.knob("path_active") == "report", "surrender_path_active %r "
               "after writing report", c.knob("path_active"))
-        inflate_and_check(c, 512)
+        c.g.set_balloon(FULL - 512 * MIB)
+        c.g.wait_balloon(FULL - 512 * MIB)
+        check(base - c.meminfo()["MemTotal"] == 512 * KIB, "MemTotal fell "
+              "by %d KiB with 512 MiB ballooned by both paths",
+              base - c.meminfo()["MemTotal"])
         fb2 = c.fb()
+        check(fb2["actual_pages"] == 512 * PAGES_PER_MIB, "actual_pages %d",
+              fb2["actual_pages"])
         ranged = fb2["ranged_pages_total"] - fb1["ranged_pages_total"]
         check(ranged == 256 * PAGES_PER_MIB, "%d pages went as ranges for "
               "256 MiB more with surrender_path=report", ranged)
