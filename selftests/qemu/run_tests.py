@@ -633,7 +633,8 @@ def t_range_path(c):
 def t_heal(c):
     """Balloon inflated over fragmented memory holds 4 KiB pages; once whole
     blocks are free again, the background pass trades the pages for blocks:
-    pages_4k falls, actual does not move, the split still matches."""
+    pages_4k falls, actual does not move, the split still matches; the
+    fb_heal tracepoint accounts for every trade."""
     c.reset()
     c.unload("fastballoon")
     # No evacuation (defrag_ms=0): the inflate has to use the holes, and
@@ -641,6 +642,7 @@ def t_heal(c):
     c.g.sh("insmod /lib/fb/fastballoon.ko defrag_ms=0 heal_ms=1000")
     try:
         check(c.bound() == "fastballoon", "fastballoon did not bind")
+        _trace_start(c, ["fb_heal"])
         free_mib = c.meminfo()["MemFree"] // KIB
         c.g.sh("(fb_frag %d > /tmp/frag.log 2>&1 &) ; true" %
                int(free_mib * 0.9))
@@ -672,7 +674,17 @@ def t_heal(c):
             done, prev[0] = cur == prev[0], cur
             return done
         wait_for(settled, 120, 3, what="healing to settle")
+        # One fb_heal per pass: the trades add up to the counter, and the
+        # last pass saw what is left.
+        heals = [f for e, f in _trace_stop(c) if e == "fb_heal"]
         fb2 = c.fb()
+        check(heals, "no fb_heal in the trace")
+        trades = sum(_num(f.get("trades", "")) or 0 for f in heals)
+        check(trades == fb2["heal_trades_total"], "fb_heal trades add up to "
+              "%d, heal_trades_total %d", trades, fb2["heal_trades_total"])
+        check(_num(heals[-1].get("small_left", "")) == fb2["pages_4k"],
+              "last fb_heal: small_left=%s, pages_4k %d",
+              heals[-1].get("small_left"), fb2["pages_4k"])
         c.ksft("fb_blocks", timeout=300)
         c.note.append("pages_4k %d -> %d, blocks %d -> %d" % (
             small, fb2["pages_4k"], fb1["blocks_2m"], fb2["blocks_2m"]))
@@ -1119,18 +1131,6 @@ def t_path_switch(c):
         deflate_and_check(c, base)
 
 
-def _json_find(obj, key):
-    """Every value of @key anywhere in the JSON @obj."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == key:
-                yield v
-            yield from _json_find(v, key)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _json_find(v, key)
-
-
 @fastballoon_only
 def t_takeover_release(c):
     """balloonctl takeover moves an inflated device from virtio_balloon to
@@ -1163,9 +1163,17 @@ def t_takeover_release(c):
         st = json.loads(out)
     except ValueError as e:
         raise Fail("status --json is not JSON (%s):\n%s" % (e, out[:500]))
-    for v in _json_find(st, FB_ATTRS["actual_pages"]):
-        check(v == 512 * PAGES_PER_MIB, "status --json says %s %r",
-              FB_ATTRS["actual_pages"], v)
+    check(isinstance(st, dict), "status --json: not one object:\n%s",
+          out[:500])
+    check(st.get("device") == dev, "status --json: device %r, want %s",
+          st.get("device"), dev)
+    check(st.get(FB_ATTRS["actual_pages"]) == 512 * PAGES_PER_MIB,
+          "status --json: %s %r, want %d", FB_ATTRS["actual_pages"],
+          st.get(FB_ATTRS["actual_pages"]), 512 * PAGES_PER_MIB)
+    if "mem_total_kib" in st:
+        check(st["mem_total_kib"] == c.meminfo()["MemTotal"],
+              "status --json: mem_total_kib %r, MemTotal %d",
+              st["mem_total_kib"], c.meminfo()["MemTotal"])
     c.g.sh("balloonctl set %s 256M" % FB_ATTRS["max_pages"])
     check(c.knob("max_pages") == str(256 * PAGES_PER_MIB),
           "balloonctl set max_pages 256M: max_pages reads %s",
