@@ -169,11 +169,9 @@ static unsigned long fb_take_blocks(struct fb_balloon *fb, struct fb_tx *tx,
 	while (nr - done >= FB_BLOCK_PAGES && !tx->err &&
 	       !READ_ONCE(fb->pressure_hold)) {
 		contig = false;
-		/* Blocks evacuated ahead go first: they are ours already. */
-		head = fb->dfg.nr_ready ? NULL : fb_block_alloc();
+		head = fb_block_alloc();
 		if (!head) {
-			head = fb_defrag_block(fb, deadline,
-					       (nr - done) / FB_BLOCK_PAGES);
+			head = fb_defrag_block(fb, deadline);
 			contig = true;
 		}
 		if (!head)
@@ -185,7 +183,6 @@ static unsigned long fb_take_blocks(struct fb_balloon *fb, struct fb_tx *tx,
 			batch = 0;
 		}
 	}
-	fb_defrag_drop_ready(fb);
 	fb_surrender_blocks(fb, &list, tx);
 	return done;
 }

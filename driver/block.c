@@ -244,10 +244,9 @@ static bool fb_heal_one(struct fb_balloon *fb, unsigned long deadline)
 	struct fb_tx tx;
 	LIST_HEAD(list);
 
-	head = fb->dfg.nr_ready ? NULL : fb_block_alloc();
+	head = fb_block_alloc();
 	if (!head) {
-		head = fb_defrag_block(fb, deadline,
-				       fb->nr_small / FB_BLOCK_PAGES);
+		head = fb_defrag_block(fb, deadline);
 		contig = true;
 	}
 	if (!head)
@@ -286,7 +285,6 @@ void fb_heal_func(struct work_struct *work)
 		if (!fb_heal_one(fb, deadline))
 			break;
 	}
-	fb_defrag_drop_ready(fb);
 	trace_fb_heal(fb->vdev->index, i, fb->nr_small);
 	mutex_unlock(&fb->lock);
 

@@ -126,73 +126,19 @@ static void fb_defrag_histo(struct fb_balloon *fb, unsigned long us)
 }
 
 /*
- * How many pageblocks from @pfn on (at most @max) are worth emptying in one
- * go: each next one must be in the same zone and a candidate itself. One
- * alloc_contig_range() call pays its fixed costs (isolating, draining the
- * per-CPU lists on every CPU, disabling the LRU caches) once for all of them.
+ * Empty the cheapest pageblock we can and return it as a block (512 single
+ * pages, first page returned), or NULL when nothing worked before
+ * @deadline or defragmentation is off. Caller holds @fb->lock.
  */
-static unsigned int fb_defrag_run(unsigned long pfn, unsigned int max)
+struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline)
 {
-	struct zone *zone = page_zone(pfn_to_page(pfn));
-	unsigned int n = 1;
+	struct fb_defrag_state *st = &fb->dfg;
+	unsigned long pfn, us;
 	struct page *page;
-	int cost;
-
-	while (n < max) {
-		pfn += FB_BLOCK_PAGES;
-		if (pfn + FB_BLOCK_PAGES > zone_end_pfn(zone))
-			break;
-		page = pfn_to_online_page(pfn);
-		if (!page || page_zone(page) != zone)
-			break;
-		cost = fb_block_cost(page);
-		if (cost < 0 || cost > FB_DEFRAG_MAX_USED)
-			break;
-		n++;
-	}
-	return n;
-}
-
-static int fb_defrag_range(struct fb_balloon *fb, unsigned long pfn,
-			   unsigned int n)
-{
-	unsigned long us;
 	u64 t0;
 	int ret;
 
-	t0 = ktime_get_ns();
-	fb_count(fb, FB_CNT_DEFRAG_TRIES, n);
-	ret = alloc_contig_range(pfn, pfn + n * FB_BLOCK_PAGES,
-				 MIGRATE_MOVABLE, GFP_KERNEL | __GFP_NOWARN);
-	us = div_u64(ktime_get_ns() - t0, NSEC_PER_USEC);
-	fb_count(fb, FB_CNT_DEFRAG_US, us);
-	fb_defrag_histo(fb, us / n);
-	trace_fb_defrag(fb->vdev->index, pfn, n, ret, us);
-	if (!ret)
-		fb_count(fb, FB_CNT_DEFRAG_OK, n);
-	return ret;
-}
-
-/*
- * Empty the cheapest pageblock we can and return it as a block (512 single
- * pages, first page returned), or NULL when nothing worked before
- * @deadline or defragmentation is off. Up to @want blocks are emptied in
- * one go where adjacent pageblocks allow; the others are returned by the
- * next calls. Caller holds @fb->lock and calls fb_defrag_drop_ready() when
- * done taking blocks.
- */
-struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline,
-			     unsigned long want)
-{
-	struct fb_defrag_state *st = &fb->dfg;
-	unsigned int n, i;
-	unsigned long pfn;
-	struct page *page;
-	int ret;
-
 	lockdep_assert_held(&fb->lock);
-	if (st->nr_ready)
-		return pfn_to_page(st->ready[--st->nr_ready]);
 	if (READ_ONCE(fb->cfg.defrag) == FB_DEFRAG_OFF)
 		return NULL;
 	if (time_after_eq(jiffies, deadline))
@@ -207,33 +153,22 @@ struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline,
 		/* Taken or changed since the scan? Then don't bother. */
 		if (!page || fb_block_cost(page) < 0)
 			continue;
-		n = fb_defrag_run(pfn, clamp_t(unsigned long, want, 1,
-					       FB_DEFRAG_RUN));
-		ret = fb_defrag_range(fb, pfn, n);
-		/* One page that would not move spoils a run: try alone. */
-		if (ret && n > 1) {
-			n = 1;
-			ret = fb_defrag_range(fb, pfn, n);
-		}
+		t0 = ktime_get_ns();
+		fb_count(fb, FB_CNT_DEFRAG_TRIES, 1);
+		ret = alloc_contig_range(pfn, pfn + FB_BLOCK_PAGES,
+					 MIGRATE_MOVABLE,
+					 GFP_KERNEL | __GFP_NOWARN);
+		us = div_u64(ktime_get_ns() - t0, NSEC_PER_USEC);
+		fb_count(fb, FB_CNT_DEFRAG_US, us);
+		fb_defrag_histo(fb, us);
+		trace_fb_defrag(fb->vdev->index, pfn, ret, us);
 		if (!ret) {
-			for (i = n - 1; i > 0; i--)
-				st->ready[st->nr_ready++] =
-					pfn + i * FB_BLOCK_PAGES;
+			fb_count(fb, FB_CNT_DEFRAG_OK, 1);
 			return pfn_to_page(pfn);
 		}
 		cond_resched();
 	}
 	return NULL;
-}
-
-/* Give back blocks evacuated ahead that nobody took after all. */
-void fb_defrag_drop_ready(struct fb_balloon *fb)
-{
-	struct fb_defrag_state *st = &fb->dfg;
-
-	lockdep_assert_held(&fb->lock);
-	while (st->nr_ready)
-		free_contig_range(st->ready[--st->nr_ready], FB_BLOCK_PAGES);
 }
 
 /*

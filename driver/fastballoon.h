@@ -168,17 +168,12 @@ struct fb_debug {
 	unsigned long limit_waits;
 };
 
-/* Most adjacent pageblocks one alloc_contig_range() call evacuates. */
-#define FB_DEFRAG_RUN		8
-
 /**
  * struct fb_defrag_state - evacuation candidates from the last scan.
  * @cand: pageblock start PFNs, cheapest first.
  * @size: capacity of @cand.
  * @nr: entries in @cand; @next the next to try.
  * @stamp: jiffies of the scan; older scans are redone.
- * @ready: first PFNs of blocks evacuated together with the one returned,
- *	handed out by the next calls; @nr_ready how many.
  */
 struct fb_defrag_state {
 	unsigned long *cand;
@@ -186,8 +181,6 @@ struct fb_defrag_state {
 	unsigned int nr;
 	unsigned int next;
 	unsigned long stamp;
-	unsigned long ready[FB_DEFRAG_RUN - 1];
-	unsigned int nr_ready;
 };
 
 /**
@@ -448,9 +441,7 @@ void fb_surrender_blocks(struct fb_balloon *fb, struct list_head *list,
 			 struct fb_tx *tx);
 
 /* defrag.c: evacuate movable pageblocks into free 2 MiB blocks */
-struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline,
-			     unsigned long want);
-void fb_defrag_drop_ready(struct fb_balloon *fb);
+struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline);
 int fb_defrag_init(struct fb_balloon *fb);
 void fb_defrag_exit(struct fb_balloon *fb);
 

@@ -60,30 +60,24 @@ TRACE_EVENT(fb_deflate,
 		  __entry->us)
 );
 
-/*
- * One evacuation of @blocks adjacent pageblocks from @pfn: @ret is 0 or
- * alloc_contig_range()'s error.
- */
+/* One pageblock evacuation: @ret is 0 or alloc_contig_range()'s error. */
 TRACE_EVENT(fb_defrag,
-	TP_PROTO(int dev, unsigned long pfn, unsigned int blocks, int ret,
-		 unsigned long us),
-	TP_ARGS(dev, pfn, blocks, ret, us),
+	TP_PROTO(int dev, unsigned long pfn, int ret, unsigned long us),
+	TP_ARGS(dev, pfn, ret, us),
 	TP_STRUCT__entry(
 		__field(int, dev)
 		__field(unsigned long, pfn)
-		__field(unsigned int, blocks)
 		__field(int, ret)
 		__field(unsigned long, us)
 	),
 	TP_fast_assign(
 		__entry->dev = dev;
 		__entry->pfn = pfn;
-		__entry->blocks = blocks;
 		__entry->ret = ret;
 		__entry->us = us;
 	),
-	TP_printk("dev=%d pfn=0x%lx blocks=%u ret=%d us=%lu", __entry->dev,
-		  __entry->pfn, __entry->blocks, __entry->ret, __entry->us)
+	TP_printk("dev=%d pfn=0x%lx ret=%d us=%lu", __entry->dev,
+		  __entry->pfn, __entry->ret, __entry->us)
 );
 
 /* Memory given back on the guest's own account (enum fb_release_reason). */
