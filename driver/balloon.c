@@ -361,6 +361,51 @@ unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
 }
 
 /*
+ * Give back every block held in [@start, @start + @nr_pages): that memory
+ * is going offline. The host hears as in any deflate; the size work then
+ * takes the same amount elsewhere. Returns pages given back.
+ *
+ * The caller holds the memory hotplug locks. Rather than wait on @fb->lock
+ * unboundedly with those held, give up after FB_OFFLINE_WAIT_MS: the
+ * offlining then fails on our blocks, and can be retried.
+ */
+#define FB_OFFLINE_WAIT_MS	2000
+
+unsigned long fb_give_back_range(struct fb_balloon *fb, unsigned long start,
+				 unsigned long nr_pages)
+{
+	struct fb_tx tx, *txp = NULL;
+	unsigned long got = 0, n;
+	unsigned int waited = 0;
+
+	while (!mutex_trylock(&fb->lock)) {
+		if (waited >= FB_OFFLINE_WAIT_MS)
+			return 0;
+		msleep(10);
+		waited += 10;
+	}
+	if (!fb->dead) {
+		fb_tx_begin(&tx, fb, FB_VQ_DEFLATE);
+		tx.lazy = true;
+		txp = &tx;
+	}
+	do {
+		n = fb_release_blocks_in(fb, start, start + nr_pages, txp);
+		got += n * FB_BLOCK_PAGES;
+		if (n && !fb->dead)
+			fb_update_actual(fb);
+		if (txp)
+			fb_flush_deferred(fb, txp);
+	} while (n);
+	if (txp)
+		fb_tx_end(txp);
+	mutex_unlock(&fb->lock);
+
+	fb_count(fb, FB_CNT_DEFLATED, got);
+	return got;
+}
+
+/*
  * Empty the balloon on remove or freeze. Pages being migrated are off the
  * list for a moment, so an empty pass waits a little and tries again. After
  * the device was reset (@tell false) pages go back without a word to it.

@@ -137,7 +137,7 @@ bool fb_block_to_small(struct fb_balloon *fb)
 }
 
 /*
- * Take up to @nr blocks out of the balloon and give them to the guest.
+ * Give the @got blocks on @list (taken off @fb->blocks) back to the guest.
  * Blocks surrendered as PFNs are announced on the deflate queue when @tx is
  * given; ranges need no word: the host already discarded them and faults
  * fresh pages in on first touch. With MUST_TELL_HOST the host hears first
@@ -145,26 +145,16 @@ bool fb_block_to_small(struct fb_balloon *fb)
  * and the announcement waits in @fb->deferred for fb_flush_deferred().
  * Returns blocks released. Caller holds @fb->lock.
  */
-unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,
-				struct fb_tx *tx)
+static unsigned long fb_release_list(struct fb_balloon *fb,
+				     struct list_head *list, unsigned long got,
+				     struct fb_tx *tx)
 {
 	bool must_tell = fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST);
 	struct page *head, *next;
-	unsigned long got = 0;
-	LIST_HEAD(list);
 
-	lockdep_assert_held(&fb->lock);
-	if (tx && !must_tell)
-		nr = min_t(unsigned long, nr, FB_DEFER_MAX - fb->nr_deferred);
-	while (got < nr && !list_empty(&fb->blocks)) {
-		head = list_first_entry(&fb->blocks, struct page, lru);
-		list_move(&head->lru, &list);
-		got++;
-	}
 	if (!got)
 		return 0;
-
-	list_for_each_entry(head, &list, lru) {
+	list_for_each_entry(head, list, lru) {
 		if (!tx || (page_private(head) & FB_BLK_RANGED))
 			continue;
 		if (must_tell)
@@ -174,15 +164,66 @@ unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,
 	}
 	if (tx && must_tell && fb_tx_end(tx)) {
 		/* The host insisted and could not be told: keep them. */
-		list_splice(&list, &fb->blocks);
+		list_splice(list, &fb->blocks);
 		return 0;
 	}
-	list_for_each_entry_safe(head, next, &list, lru) {
+	list_for_each_entry_safe(head, next, list, lru) {
 		list_del(&head->lru);
 		fb_block_free(fb, head);
 	}
 	fb_acct(fb, -(long)got, 0);
 	return got;
+}
+
+/* How many blocks one release may take: deferred messages need room. */
+static unsigned long fb_release_room(struct fb_balloon *fb, unsigned long nr,
+				     struct fb_tx *tx)
+{
+	if (tx && !fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST))
+		nr = min_t(unsigned long, nr, FB_DEFER_MAX - fb->nr_deferred);
+	return nr;
+}
+
+unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,
+				struct fb_tx *tx)
+{
+	struct page *head;
+	unsigned long got = 0;
+	LIST_HEAD(list);
+
+	lockdep_assert_held(&fb->lock);
+	nr = fb_release_room(fb, nr, tx);
+	while (got < nr && !list_empty(&fb->blocks)) {
+		head = list_first_entry(&fb->blocks, struct page, lru);
+		list_move(&head->lru, &list);
+		got++;
+	}
+	return fb_release_list(fb, &list, got, tx);
+}
+
+/*
+ * Like fb_release_blocks(), but only blocks whose frames lie in
+ * [@start, @end): a memory block is going offline.
+ */
+unsigned long fb_release_blocks_in(struct fb_balloon *fb, unsigned long start,
+				   unsigned long end, struct fb_tx *tx)
+{
+	struct page *head, *next;
+	unsigned long got = 0, nr, pfn;
+	LIST_HEAD(list);
+
+	lockdep_assert_held(&fb->lock);
+	nr = fb_release_room(fb, ULONG_MAX, tx);
+	list_for_each_entry_safe(head, next, &fb->blocks, lru) {
+		if (got == nr)
+			break;
+		pfn = page_to_pfn(head);
+		if (pfn + FB_BLOCK_PAGES <= start || pfn >= end)
+			continue;
+		list_move(&head->lru, &list);
+		got++;
+	}
+	return fb_release_list(fb, &list, got, tx);
 }
 
 /* Announce the blocks given back since the last flush. */

@@ -28,6 +28,8 @@ static int fb_state_show(struct seq_file *m, void *unused)
 	seq_printf(m, "pages_4k: %lu\n", READ_ONCE(fb->nr_small));
 	seq_printf(m, "mem_available_pages: %ld\n", si_mem_available());
 	seq_printf(m, "dead: %d\n", READ_ONCE(fb->dead));
+	seq_printf(m, "host_timeout_ms: %u\n",
+		   jiffies_to_msecs(fb->host_timeout));
 	seq_printf(m, "pressure_hold: %d\n", READ_ONCE(fb->pressure_hold));
 	seq_printf(m, "floor_hold_ms: %u\n", time_before(jiffies, hold) ?
 		   jiffies_to_msecs(hold - jiffies) : 0);
@@ -73,6 +75,9 @@ void fb_debugfs_add(struct fb_balloon *fb)
 	fb->debugfs = debugfs_create_dir(dev_name(&fb->vdev->dev),
 					 fb_debugfs_root);
 	debugfs_create_file("state", 0444, fb->debugfs, fb, &fb_state_fops);
+	/* Fault injection, for tests: see the README. */
+	debugfs_create_bool("fail_host_silent", 0600, fb->debugfs,
+			    &fb->fail_host_silent);
 }
 
 void fb_debugfs_remove(struct fb_balloon *fb)

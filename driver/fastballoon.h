@@ -56,8 +56,6 @@ enum fb_vq {
 /* Ranges per reporting-queue request: two requests fill QEMU's 32-entry ring. */
 #define FB_RANGES_PER_REQ	16
 #define FB_NR_RBUFS		2
-/* How long we wait for the host to return a buffer before giving up. */
-#define FB_HOST_TIMEOUT		(30 * HZ)
 /* Back-off when the guest has no memory to give. */
 #define FB_RETRY_DELAY		msecs_to_jiffies(200)
 #define FB_RETRY_MAX		(10 * HZ)
@@ -248,6 +246,10 @@ enum fb_counter {
  * @stop_lock: protects @stop; taken from config and queue callbacks.
  * @stop: set on remove/freeze so that callbacks queue no more work.
  * @dead: the host stopped answering; no more requests go out (@lock).
+ * @host_timeout: how long we wait for the host to return a buffer before
+ *	declaring it dead (module parameter host_timeout_ms).
+ * @fail_host_silent: fault injection (debugfs): ignore the host's answers.
+ * @mem_nb: memory hotplug notifier; @mem_registered whether it is.
  * @size_work: moves the balloon towards the target (freezable wq).
  * @retry_delay: how long @size_work waits after a pass that got nothing;
  *	doubles up to FB_RETRY_MAX, reset by progress or a new target.
@@ -309,6 +311,10 @@ struct fb_balloon {
 	spinlock_t stop_lock;		/* see above: guards @stop */
 	bool stop;
 	bool dead;
+	unsigned long host_timeout;
+	bool fail_host_silent;
+	struct notifier_block mem_nb;
+	bool mem_registered;
 	struct delayed_work size_work;
 	unsigned long retry_delay;
 	struct work_struct stats_work;
@@ -405,6 +411,7 @@ int fb_rtx_end(struct fb_rtx *rtx);
 void fb_ack(struct virtqueue *vq);
 int fb_wait_host(struct fb_balloon *fb, struct virtqueue *vq,
 		 bool (*collect)(void *arg), void *arg);
+void *fb_get_buf(struct virtqueue *vq);
 
 /* balloon.c: inflate, deflate, migration, the size work */
 void fb_balloon_init(struct fb_balloon *fb);
@@ -473,6 +480,14 @@ int fb_pressure_init(struct fb_balloon *fb);
 void fb_pressure_exit(struct fb_balloon *fb);
 unsigned long fb_pressure_release(struct fb_balloon *fb, unsigned long nr,
 				  enum fb_release_reason why, bool trylock);
+
+/* hotplug.c: memory blocks going offline */
+int fb_hotplug_init(struct fb_balloon *fb);
+void fb_hotplug_exit(struct fb_balloon *fb);
+unsigned long fb_give_back_range(struct fb_balloon *fb, unsigned long start,
+				 unsigned long nr_pages);
+unsigned long fb_release_blocks_in(struct fb_balloon *fb, unsigned long start,
+				   unsigned long end, struct fb_tx *tx);
 
 /* debugfs.c */
 void fb_debugfs_init(void);

@@ -67,6 +67,11 @@ module_param(inflate_limit_pages_per_s, ulong, 0444);
 MODULE_PARM_DESC(inflate_limit_pages_per_s,
 		 "most 4 KiB pages inflated per second; 0 is no limit [0]");
 
+static unsigned int host_timeout_ms = 30000;
+module_param(host_timeout_ms, uint, 0444);
+MODULE_PARM_DESC(host_timeout_ms,
+		 "how long to wait for the host to return a buffer before declaring it dead, 100-600000 ms [30000]");
+
 const char * const fb_path_names[3] = {
 	[FB_PATH_AUTO] = "auto",
 	[FB_PATH_INFLATE] = "inflate",
@@ -161,6 +166,11 @@ static int __init fb_check_params(void)
 	if (heal_ms < FB_HEAL_MS_MIN || heal_ms > FB_HEAL_MS_MAX) {
 		pr_err("heal_ms=%u: must be %u..%u\n", heal_ms, FB_HEAL_MS_MIN,
 		       FB_HEAL_MS_MAX);
+		return -ERANGE;
+	}
+	if (host_timeout_ms < 100 || host_timeout_ms > 600000) {
+		pr_err("host_timeout_ms=%u: must be 100..600000\n",
+		       host_timeout_ms);
 		return -ERANGE;
 	}
 	if (inflate_limit_pages_per_s > FB_INFLATE_LIMIT_MAX) {
@@ -283,6 +293,7 @@ static int fb_probe(struct virtio_device *vdev)
 	mutex_init(&fb->lock);
 	init_waitqueue_head(&fb->acked);
 	fb->ram_pages = totalram_pages();
+	fb->host_timeout = msecs_to_jiffies(host_timeout_ms);
 	fb_config_defaults(fb);
 	fb->retry_delay = FB_RETRY_DELAY;
 	fb->chain_blocks = fb_chain_blocks(vdev);
@@ -306,10 +317,13 @@ static int fb_probe(struct virtio_device *vdev)
 	err = fb_pressure_init(fb);
 	if (err)
 		goto out_hint;
+	err = fb_hotplug_init(fb);
+	if (err)
+		goto out_pressure;
 	fb_set_poison(fb);
 	err = fb_report_init(fb);
 	if (err)
-		goto out_pressure;
+		goto out_hotplug;
 	err = device_add_group(&vdev->dev, &fb_attr_group);
 	if (err)
 		goto out_report;
@@ -323,6 +337,8 @@ static int fb_probe(struct virtio_device *vdev)
 
 out_report:
 	fb_report_exit(fb);
+out_hotplug:
+	fb_hotplug_exit(fb);
 out_pressure:
 	fb_pressure_exit(fb);
 out_hint:
@@ -351,6 +367,7 @@ static void fb_remove(struct virtio_device *vdev)
 	/* Nobody may ask for pages once we start giving them all back. */
 	fb_report_exit(fb);
 	fb_pressure_exit(fb);
+	fb_hotplug_exit(fb);
 	fb_stop(fb);
 	fb_hint_exit(fb);
 	fb_free_bufs(fb);

@@ -16,9 +16,7 @@
 /* The report in flight came back (there is only ever one). */
 static bool fb_report_done(void *arg)
 {
-	unsigned int len;
-
-	return virtqueue_get_buf(arg, &len);
+	return fb_get_buf(arg);
 }
 
 static int fb_report(struct page_reporting_dev_info *pr,

@@ -119,14 +119,29 @@ int fb_wait_host(struct fb_balloon *fb, struct virtqueue *vq,
 
 	left = wait_event_timeout(fb->acked,
 				  collect(arg) || virtqueue_is_broken(vq),
-				  FB_HOST_TIMEOUT);
+				  fb->host_timeout);
 	if (left && !virtqueue_is_broken(vq))
 		return 0;
 	WRITE_ONCE(fb->dead, true);
 	dev_err_ratelimited(&fb->vdev->dev,
-			    "%s queue: host returned no buffer for %u s or the queue broke; not sending it any more\n",
-			    vq->name, FB_HOST_TIMEOUT / HZ);
+			    "%s queue: host returned no buffer for %u ms or the queue broke; not sending it any more\n",
+			    vq->name, jiffies_to_msecs(fb->host_timeout));
 	return -EIO;
+}
+
+/*
+ * A buffer the host has finished with, or NULL. With the debugfs fault
+ * fail_host_silent set, the host's answers are left in the ring: to the
+ * driver it looks exactly like a host that stopped answering.
+ */
+void *fb_get_buf(struct virtqueue *vq)
+{
+	struct fb_balloon *fb = vq->vdev->priv;
+	unsigned int len;
+
+	if (READ_ONCE(fb->fail_host_silent))
+		return NULL;
+	return virtqueue_get_buf(vq, &len);
 }
 
 /* Take back every buffer the host has finished with; true if any. */
@@ -134,10 +149,9 @@ static bool fb_tx_collect(void *arg)
 {
 	struct fb_tx *tx = arg;
 	struct fb_buf *buf;
-	unsigned int len;
 	bool got = false;
 
-	while ((buf = virtqueue_get_buf(tx->vq, &len))) {
+	while ((buf = fb_get_buf(tx->vq))) {
 		fb_put_buf(tx->fb, buf);
 		tx->inflight--;
 		got = true;
@@ -330,10 +344,9 @@ static bool fb_rtx_collect(void *arg)
 {
 	struct fb_rtx *rtx = arg;
 	struct fb_rbuf *rb;
-	unsigned int len;
 	bool got = false;
 
-	while ((rb = virtqueue_get_buf(rtx->fb->vqs[FB_VQ_REPORT], &len))) {
+	while ((rb = fb_get_buf(rtx->fb->vqs[FB_VQ_REPORT]))) {
 		rb->busy = false;
 		rtx->inflight--;
 		got = true;

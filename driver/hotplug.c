@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fastballoon and memory hot(un)plug: a memory block going offline.
+ *
+ * Our 4 KiB pages are migratable (balloon compaction), so offlining moves
+ * them like any other movable page. Our 2 MiB blocks are not: the core
+ * would fail to offline a memory block holding one. So when a block of
+ * memory is about to go offline (its pageblocks are already isolated, so
+ * nothing we free there is handed out again), we give back the balloon
+ * blocks inside it, telling the host as for any deflate, and let the size
+ * work take the same amount elsewhere. The balloon ends up the same size,
+ * as with virtio_balloon, whose pages are migrated instead.
+ */
+#include <linux/memory.h>
+#include <linux/notifier.h>
+
+#include "fastballoon.h"
+
+static int fb_memory_notify(struct notifier_block *nb, unsigned long action,
+			    void *arg)
+{
+	struct fb_balloon *fb = container_of(nb, struct fb_balloon, mem_nb);
+	struct memory_notify *mn = arg;
+	unsigned long got;
+
+	if (action != MEM_GOING_OFFLINE)
+		return NOTIFY_OK;
+	got = fb_give_back_range(fb, mn->start_pfn, mn->nr_pages);
+	if (got) {
+		dev_info(&fb->vdev->dev,
+			 "memory going offline at pfn %#lx: %lu ballooned pages given back, refilling elsewhere\n",
+			 mn->start_pfn, got);
+		fb_queue_size_work(fb);
+	}
+	return NOTIFY_OK;
+}
+
+int fb_hotplug_init(struct fb_balloon *fb)
+{
+	int err;
+
+	fb->mem_nb.notifier_call = fb_memory_notify;
+	err = register_memory_notifier(&fb->mem_nb);
+	if (err)
+		return err;
+	fb->mem_registered = true;
+	return 0;
+}
+
+void fb_hotplug_exit(struct fb_balloon *fb)
+{
+	if (fb->mem_registered)
+		unregister_memory_notifier(&fb->mem_nb);
+	fb->mem_registered = false;
+}
