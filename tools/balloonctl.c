@@ -644,7 +644,11 @@ static bool bc_negative_number(const char *s)
 	return s[0] == '-' && ((s[1] >= '0' && s[1] <= '9') || s[1] == '.');
 }
 
-int main(int argc, char **argv)
+/*
+ * The whole tool, as a function: main.c calls it once; the fuzzer in fuzz/
+ * calls it once per input, so it returns a status instead of exiting.
+ */
+int balloonctl_main(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
 		{ "device",	required_argument,	NULL, 'd' },

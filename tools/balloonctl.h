@@ -95,6 +95,9 @@ void bc_knob_range(const struct bc_knob *k, uint64_t ram_pages, bool ram_known,
 
 /* ---- commands ---- */
 
+/* The command line: parse @argv, run the command, return a bc_exit status. */
+int balloonctl_main(int argc, char **argv);
+
 /* The command line after the global parse. */
 struct bc_opts {
 	const char *cmd;
