@@ -126,20 +126,30 @@ static int fbp_at_end(const char *s, unsigned int flags)
 static enum fbp_err fbp_percent(const struct fbp_dec *d, uint64_t ram_pages,
 				uint64_t *pages)
 {
-	uint64_t pct, den, q, r, hi, lo;
+	uint64_t pct, den, q, r, pq, pr, hi, mid;
 
 	if (!ram_pages)
 		return FBP_NO_RAM;
-	/* pages = ram * pct / den, in two parts so that nothing overflows early */
 	if (__builtin_mul_overflow(d->ip, d->scale, &pct) ||
 	    __builtin_add_overflow(pct, d->frac, &pct))
 		return FBP_OVERFLOW;
+	/*
+	 * pages = ram * pct / den, rounded down, without the 128-bit product:
+	 * with ram = q * den + r and pct = pq * den + pr that is
+	 * q * pct + r * pq + r * pr / den, where r * pr < den^2 <= 10^16. Each
+	 * term is part of the result, so one that overflows means the result
+	 * does; r * pct, which a huge percentage of a small RAM overflows, is
+	 * never formed.
+	 */
 	den = 100 * d->scale;
 	q = ram_pages / den;
 	r = ram_pages % den;
+	pq = pct / den;
+	pr = pct % den;
 	if (__builtin_mul_overflow(q, pct, &hi) ||
-	    __builtin_mul_overflow(r, pct, &lo) ||
-	    __builtin_add_overflow(hi, lo / den, pages))
+	    __builtin_mul_overflow(r, pq, &mid) ||
+	    __builtin_add_overflow(hi, mid, &hi) ||
+	    __builtin_add_overflow(hi, r * pr / den, pages))
 		return FBP_OVERFLOW;
 	return FBP_OK;
 }
