@@ -644,6 +644,20 @@ static bool bc_negative_number(const char *s)
 	return s[0] == '-' && ((s[1] >= '0' && s[1] <= '9') || s[1] == '.');
 }
 
+static bool bc_long_option(const char *arg)
+{
+	return strncmp(arg, "--", 2) == 0;
+}
+
+/* The long name of short option @c. */
+static const char *bc_long_name(const struct option *opts, int c)
+{
+	for (; opts->name; opts++)
+		if (opts->val == c)
+			return opts->name;
+	return "?";
+}
+
 /*
  * The whole tool, as a function: main.c calls it once; the fuzzer in fuzz/
  * calls it once per input, so it returns a status instead of exiting.
@@ -709,11 +723,22 @@ int balloonctl_main(int argc, char **argv)
 			version = true;
 			break;
 		case ':':
-			bc_err("option %s needs a value; try 'balloonctl --help'",
-			       argv[optind - 1]);
+			/* argv[optind - 1] is the whole "-jd" for a short one */
+			if (bc_long_option(argv[optind - 1]))
+				bc_err("option %s needs a value; try 'balloonctl "
+				       "--help'", argv[optind - 1]);
+			else
+				bc_err("option -%c needs a value; try 'balloonctl "
+				       "--help'", optopt);
 			return BC_EXIT_USAGE;
 		default:
-			if (optopt)
+			/* getopt_long sets optopt for "--json=1" too */
+			if (optopt && bc_long_option(argv[optind - 1]))
+				bc_err("option --%s takes no value (got '%s'); try "
+				       "'balloonctl --help'",
+				       bc_long_name(long_opts, optopt),
+				       argv[optind - 1]);
+			else if (optopt)
 				bc_err("unknown option '-%c'; try 'balloonctl "
 				       "--help'", optopt);
 			else
