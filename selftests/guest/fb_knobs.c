@@ -342,14 +342,15 @@ static unsigned long long fb_knob_max(FIXTURE_DATA(knob) *self,
 			    sizeof(_before)));				\
 	_err = fb_put(self->grp, variant->name, (s));			\
 	EXPECT_TRUE(_err == (e1) || _err == (e2))			\
-		TH_LOG("%s <- \"%s\": %s, want %s", variant->name, (s),	\
+		TH_LOG("%s <- \"%.*s\": %s, want %s", variant->name,	\
+		       (int)strcspn((s), "\n"), (s),			\
 		       _err ? strerror(_err) : "accepted",		\
 		       strerror(e1));					\
 	ASSERT_EQ(0, fb_get(self->grp, variant->name, _after,		\
 			    sizeof(_after)));				\
 	EXPECT_STREQ(_before, _after)					\
-		TH_LOG("%s changed by a refused write of \"%s\"",	\
-		       variant->name, (s));				\
+		TH_LOG("%s changed by a refused write of \"%.*s\"",	\
+		       variant->name, (int)strcspn((s), "\n"), (s));	\
 } while (0)
 
 /* Write @s (which must succeed) and read back @want. */
@@ -358,8 +359,8 @@ static unsigned long long fb_knob_max(FIXTURE_DATA(knob) *self,
 	int _err = fb_put(self->grp, variant->name, (s));		\
 									\
 	EXPECT_EQ(0, _err)						\
-		TH_LOG("%s <- \"%s\": %s", variant->name, (s),		\
-		       strerror(_err));					\
+		TH_LOG("%s <- \"%.*s\": %s", variant->name,		\
+		       (int)strcspn((s), "\n"), (s), strerror(_err));	\
 	ASSERT_EQ(0, fb_get(self->grp, variant->name, _val,		\
 			    sizeof(_val)));				\
 	EXPECT_STREQ((want), _val);					\
