@@ -5,9 +5,18 @@
 Builds tools/balloonctl into a temporary directory, builds fixture sysfs
 trees (one device, two devices, none, module not loaded) and runs the tool
 against them through BALLOONCTL_ROOT. Prints one line per check,
-"PASS name" or "FAIL name: reason", and exits 1 if any check failed.
+"PASS name", "FAIL name: reason" or "SKIP name: reason", and exits 1 if any
+check failed.
 
     python3 selftests/tools/test_balloonctl.py [-k SUBSTRING] [-v]
+
+BALLOONCTL_SANITIZE=1 builds balloonctl with ASan+UBSan (make sanitize) and
+runs every check against that build; a sanitizer report fails the check.
+
+Last, fuzz_parse and fuzz_cli run the libFuzzer harnesses in tools/fuzz/ for
+BALLOONCTL_FUZZ_SECONDS each (default 30; 0 skips them). They need clang and
+its libFuzzer runtime (Debian: clang libclang-rt-14-dev); without those they
+are skipped, saying so.
 """
 
 import json
@@ -141,10 +150,119 @@ class Runner:
             print("PASS %s" % name)
         sys.stdout.flush()
 
+    def skip(self, name, reason):
+        if self.only and self.only not in name:
+            return
+        print("SKIP %s: %s" % (name, reason))
+        sys.stdout.flush()
+
 
 def expect(cond, what):
     if not cond:
         raise AssertionError(what)
+
+
+SANITIZE = os.environ.get("BALLOONCTL_SANITIZE", "") not in ("", "0")
+# a report is a failure whatever the exit status: halt on the first one
+SAN_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=86",
+    "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1:exitcode=86",
+}
+SAN_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+             "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def expect_no_sanitizer_report(text, what="balloonctl"):
+    """Fail with the report's first lines if ASan/UBSan/LSan said anything."""
+    if not SANITIZE:
+        return
+    for mark in SAN_MARKS:
+        i = text.find(mark)
+        if i >= 0:
+            raise AssertionError("%s: sanitizer report: %s" %
+                                 (what, text[max(0, i - 80):i + 600]))
+
+
+FUZZ_HINT = "apt-get install clang libclang-rt-14-dev"
+
+
+def libfuzzer_missing(tmp):
+    """None if clang can build a libFuzzer binary, else why not."""
+    cc = os.environ.get("FUZZ_CC", "clang")
+    if not shutil.which(cc):
+        return "%s not found (%s)" % (cc, FUZZ_HINT)
+    src = os.path.join(tmp, "libfuzzer-probe.c")
+    with open(src, "w") as f:
+        f.write("#include <stddef.h>\n#include <stdint.h>\n"
+                "int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)\n"
+                "{ (void)d; (void)n; return 0; }\n")
+    p = subprocess.run([cc, "-fsanitize=fuzzer,address,undefined", "-o",
+                        src[:-2], src], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True)
+    if p.returncode != 0:
+        return ("%s cannot link -fsanitize=fuzzer (%s): %s" %
+                (cc, FUZZ_HINT, p.stdout.strip().splitlines()[-1:]))
+    return None
+
+
+def fuzz_summary(out):
+    """The lines of a libFuzzer crash report that say what and with what."""
+    keep = []
+    for ln in out.splitlines():
+        if (ln.startswith(("fuzz_parse:", "fuzz_cli:", "SUMMARY:", "Base64:"))
+                or "ERROR:" in ln or "runtime error:" in ln):
+            keep.append(ln.strip())
+    return "; ".join(keep) or out.strip()[-400:]
+
+
+def run_fuzzers(tmp, t):
+    """fuzz_parse, fuzz_cli: each harness for BALLOONCTL_FUZZ_SECONDS."""
+    names = ("fuzz_parse", "fuzz_cli")
+    secs = int(os.environ.get("BALLOONCTL_FUZZ_SECONDS", "30"))
+    if t.only and not any(t.only in n for n in names):
+        return
+    if secs <= 0:
+        for n in names:
+            t.skip(n, "BALLOONCTL_FUZZ_SECONDS=%d" % secs)
+        return
+    why = libfuzzer_missing(tmp)
+    if why:
+        for n in names:
+            t.skip(n, why)
+        return
+    fdir = os.path.join(tmp, "fuzzbuild")
+    tools = os.path.join(REPO, "tools")
+    build = subprocess.run(["make", "-s", "-C", tools, "O=" + fdir, "fuzz"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True)
+    out_dir = os.path.join(fdir, "fuzz", "out")
+    for n in names:
+        short = n[len("fuzz_"):]
+
+        def fuzz_check(n=n, short=short):
+            expect(build.returncode == 0, "make fuzz failed:\n" + build.stdout)
+            corpus = os.path.join(out_dir, "corpus-" + short)
+            arts = os.path.join(out_dir, "artifacts-" + short) + "/"
+            os.makedirs(corpus, exist_ok=True)
+            os.makedirs(arts, exist_ok=True)
+            cmd = ["nice", "-n", "10", os.path.join(out_dir, n),
+                   "-max_total_time=%d" % secs, "-timeout=10",
+                   "-rss_limit_mb=1536", "-close_fd_mask=1",
+                   "-print_final_stats=1",
+                   "-dict=" + os.path.join(tools, "fuzz", short + ".dict"),
+                   "-artifact_prefix=" + arts, corpus,
+                   os.path.join(tools, "fuzz", "corpus", short)]
+            p = subprocess.run(cmd, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=secs + 300)
+            execs = re.search(r"stat::number_of_executed_units:\s*(\d+)",
+                              p.stdout)
+            print("  %s: %s executions in %d s" %
+                  (n, execs.group(1) if execs else "?", secs))
+            expect(p.returncode == 0, "exit %d: %s" %
+                   (p.returncode, fuzz_summary(p.stdout)))
+        # libFuzzer on tools/fuzz/<harness>.c: no crash, no sanitizer report
+        t.check(n, fuzz_check)
 
 
 def main():
@@ -163,10 +281,13 @@ def run_all(tmp, t):
     bindir = os.path.join(tmp, "bin")
     t0 = time.monotonic()
     build = subprocess.run(["make", "-s", "-C", os.path.join(REPO, "tools"),
-                            "O=" + bindir],
+                            "O=" + bindir] + (["sanitize"] if SANITIZE else []),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            universal_newlines=True)
-    tool = os.path.join(bindir, "balloonctl")
+    tool = os.path.join(bindir, "sanitize" if SANITIZE else "", "balloonctl")
+    if SANITIZE:
+        print("  balloonctl built with ASan+UBSan: %s" % tool)
+        os.environ.update(SAN_ENV)
 
     def build_check():
         expect(build.returncode == 0 and os.access(tool, os.X_OK),
@@ -190,6 +311,7 @@ def run_all(tmp, t):
         if t.verbose:
             print("  $ balloonctl %s -> %d\n%s%s" % (" ".join(args),
                   p.returncode, p.stdout, p.stderr))
+        expect_no_sanitizer_report(p.stderr, "balloonctl " + " ".join(args))
         return p
 
     def rc_is(p, rc, what=""):
@@ -570,6 +692,7 @@ def run_all(tmp, t):
         fx.write(fx.attr(A["FB_ATTR_DEFRAG_US"]),
                  "%d\n" % (c[A["FB_ATTR_DEFRAG_US"]] + 4500))
         out, err = p.communicate(timeout=10)
+        expect_no_sanitizer_report(err, "balloonctl watch")
         expect(p.returncode == 0, "exit %d: %s" % (p.returncode, err))
         expect("\033" not in out, "escape codes when stdout is not a tty")
         lines = out.strip("\n").split("\n")
@@ -750,6 +873,7 @@ def run_all(tmp, t):
         _, status = os.waitpid(pid, 0)
         os.close(fd)
         text = out.decode(errors="replace")
+        expect_no_sanitizer_report(text, "balloonctl watch on a tty")
         expect(os.WEXITSTATUS(status) == 0, "exit %d" % status)
         expect(text.count("\033[H\033[2J") == 2, "want 2 redraws:\n%r" % text)
         for s in ("virtio0", "131072 pages", "512.0 MiB", "250 x 2 MiB",
@@ -769,6 +893,33 @@ def run_all(tmp, t):
         expect("floor" in p.stderr and "failed" in p.stderr, p.stderr)
     # set: a write the system refuses -> exit 1 naming it
     t.check("set_write_refused_exit1", kernel_reject_check)
+
+    def option_message_check():
+        for args, msg in ((["--json=1", "status"],
+                           "option --json takes no value (got '--json=1')"),
+                          (["--help=x"], "option --help takes no value"),
+                          (["-jd"], "option -d needs a value"),
+                          (["--dev"], "option --dev needs a value"),
+                          (["-jx", "status"], "unknown option '-x'"),
+                          (["--bogus=1"], "unknown option '--bogus=1'")):
+            p = run(args, one)
+            rc_is(p, 2, " ".join(args) + ": ")
+            expect(msg in p.stderr, "%s: stderr %r lacks %r" %
+                   (" ".join(args), p.stderr, msg))
+    # option errors name the option as typed: --json=1 is not "unknown -j"
+    t.check("option_error_messages", option_message_check)
+
+    def huge_percent_check():
+        # 4*10^7 % of 2 GiB is 2*10^11 pages: out of range, not overflow
+        # (RAM * percent * 10^6 does not fit; the result does)
+        p = run(["set", "floor", "40000000.000001%"], one)
+        rc_is(p, 2)
+        expect("out of range" in p.stderr and "64 bits" not in p.stderr,
+               p.stderr)
+    # a huge percentage is out of range, not "does not fit in 64 bits"
+    t.check("set_huge_percent", huge_percent_check)
+
+    run_fuzzers(tmp, t)
 
     total = t.passed + t.failed
     print("%d passed, %d failed (%d checks, %.1f s)" %
