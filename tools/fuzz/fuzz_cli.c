@@ -65,7 +65,7 @@ struct bcf_fixture {
 static struct bcf_fixture bcf_fx[3] = {
 	{ .name = "one" }, { .name = "two" }, { .name = "none" },
 };
-static char bcf_base[] = "/tmp/balloonctl-fuzz-XXXXXX";
+static char bcf_base[4096];	/* $TMPDIR/balloonctl-fuzz-XXXXXX */
 
 /* watch's sleep jumps back to the harness */
 static jmp_buf bcf_watch_jmp;
@@ -241,6 +241,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
+	/* removed at exit; a crash leaves it, so callers point TMPDIR at theirs */
+	snprintf(bcf_base, sizeof(bcf_base), "%s/balloonctl-fuzz-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(bcf_base))
 		bcf_die("mkdtemp %s: %s", bcf_base, strerror(errno));
 	atexit(bcf_cleanup);
