@@ -252,8 +252,10 @@ def run_fuzzers(tmp, t):
                    "-dict=" + os.path.join(tools, "fuzz", short + ".dict"),
                    "-artifact_prefix=" + arts, corpus,
                    os.path.join(tools, "fuzz", "corpus", short)]
+            # fuzz_cli's fixture trees go under tmp, removed even after a crash
             p = subprocess.run(cmd, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT,
+                               env=dict(os.environ, TMPDIR=tmp),
                                universal_newlines=True, timeout=secs + 300)
             execs = re.search(r"stat::number_of_executed_units:\s*(\d+)",
                               p.stdout)
