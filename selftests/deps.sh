@@ -13,7 +13,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 pkgs=(build-essential libc6-dev kmod xz-utils cpio busybox-static
-      qemu-system-x86 python3 dkms linux-source-6.1 perl)
+      qemu-system-x86 python3 dkms linux-source-6.1 perl
+      clang libclang-rt-14-dev)
 
 missing() {
 	local p
