@@ -991,6 +991,9 @@ def t_floor(c):
         fb0 = c.fb()
         check(fb0["target_pages"] == ask_mib * PAGES_PER_MIB, "target_pages %d",
               fb0["target_pages"])
+        # What is given back is measured from the moment of the counter's
+        # first reading (a hold may have ended and the balloon grown since).
+        held = fb0["actual_pages"] * 4096
         # A guest program takes memory: the balloon must give it back.
         finish = _hold_memory(c, hold_mib)
         wait_for(lambda: c.meminfo()["MemAvailable"] // KIB >=
