@@ -1,0 +1,250 @@
+# SPDX-License-Identifier: GPL-2.0
+"""What every in-guest test sees: constants, verdicts (Fail, Skip, check),
+the test context Ctx around one booted guest, and helpers shared by the
+test modules (run_tests.py's own tests and the t_*.py modules it loads).
+"""
+
+import contextlib
+import re
+import time
+
+import fbqemu
+from fbqemu import FbError, GuestDied, GuestTimeout  # noqa: F401
+
+MIB = 1 << 20
+KIB = 1 << 10
+GUEST_MIB = 2048
+FULL = GUEST_MIB * MIB
+KSFT_SKIP = 4
+PAGES_PER_MIB = 256     # 4 KiB balloon pages
+
+# Fastballoon's sysfs attributes, as include/uapi/linux/fastballoon.h names
+# them (read here so that a rename there shows up as a failure here).
+FB_ATTRS = fbqemu.fb_attr_names()
+# Its numeric constants (the knobs' bounds).
+FB_NUM = fbqemu.fb_uapi_numbers()
+
+# Not in the uapi header: fastballoon's count of pages its shrinker gave
+# back under pressure (before the OOM notifier would have been called).
+SHRINKER_RELEASED = "shrinker_released_pages_total"
+
+# The knobs (read-write attributes), keys of FB_ATTRS.
+KNOBS = ("guest_target", "max_pages", "floor", "inflate_limit", "max_order",
+         "defrag", "defrag_ms", "heal_ms", "oom_pages", "surrender_path")
+
+
+# virtio-balloon feature bits.
+F_MUST_TELL_HOST, F_STATS_VQ, F_DEFLATE_ON_OOM, F_FREE_PAGE_HINT, \
+    F_PAGE_POISON, F_REPORTING = range(6)
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, msg, *args):
+    if not cond:
+        raise Fail(msg % args if args else msg)
+
+
+def fastballoon_only(fn):
+    """Mark a test that means nothing with the in-tree driver."""
+    fn.fastballoon_only = True
+    return fn
+
+
+# ------------------------------------------------------------ test context
+
+class Ctx:
+    """What a test sees: one booted guest and the driver under test."""
+
+    def __init__(self, guest, driver, note):
+        self.g = guest
+        self.driver = driver
+        self.note = note        # a test adds facts worth printing here
+
+    # -- the balloon device and its driver
+
+    def bound(self):
+        """Name of the driver bound to the balloon device, or None."""
+        rc, out = self.g.run("readlink $(fb-dev)/driver")
+        return out.rsplit("/", 1)[-1] if rc == 0 and out else None
+
+    def loaded(self, drv):
+        return self.g.run("grep -q '^%s ' /proc/modules" % drv)[0] == 0
+
+    def load(self, drv):
+        self.g.sh("insmod /lib/fb/%s.ko" % drv, timeout=120)
+
+    def unload(self, drv):
+        self.g.sh("rmmod %s" % drv, timeout=180)
+
+    def bind(self, drv):
+        self.g.sh("basename $(fb-dev) > /sys/bus/virtio/drivers/%s/bind" % drv,
+                  timeout=120)
+
+    def unbind(self):
+        drv = self.bound()
+        if drv:
+            self.g.sh("basename $(fb-dev) > /sys/bus/virtio/drivers/%s/unbind"
+                      % drv, timeout=180)
+
+    def use(self, drv):
+        """Make @drv the loaded, bound driver (the other one unbound)."""
+        if self.bound() != drv:
+            self.unbind()
+            if not self.loaded(drv):
+                self.load(drv)
+            if self.bound() != drv:
+                self.bind(drv)
+        check(self.bound() == drv, "could not bind %s", drv)
+
+    def reset(self):
+        """Driver under test bound, balloon empty: the start of every test."""
+        self.use(self.driver)
+        self.g.set_balloon(FULL)
+        self.g.wait_balloon(FULL, timeout=120)
+        self.g.qom_set("guest-stats-polling-interval", 0)
+
+    def features(self):
+        """Negotiated virtio feature bit string (index = bit number)."""
+        return self.g.sh("cat $(fb-dev)/features")
+
+    def fb(self):
+        """fastballoon's uapi attributes as {name: value}; {} if not bound."""
+        if self.bound() != "fastballoon":
+            return {}
+        out = self.g.sh("cd $(fb-dev)/fastballoon && for f in *; do "
+                        "echo \"$f=$(cat $f)\"; done")
+        vals = dict(ln.split("=", 1) for ln in out.splitlines() if "=" in ln)
+        res = {}
+        for name in FB_ATTRS.values():
+            check(name in vals, "fastballoon attribute %s missing", name)
+            v = vals[name]
+            res[name] = int(v) if v.isdigit() else v
+        return res
+
+    def fb_attr(self, name):
+        """One fastballoon attribute as an int; None if it does not exist."""
+        rc, out = self.g.run("cat $(fb-dev)/fastballoon/%s" % name)
+        return int(out) if rc == 0 and out.strip().isdigit() else None
+
+    def knob(self, key):
+        """The value of knob @key (a key of FB_ATTRS) as the guest reads it."""
+        return self.g.sh("cat $(fb-dev)/fastballoon/%s" % FB_ATTRS[key])
+
+    def set_knob(self, key, value):
+        self.g.sh("echo %s > $(fb-dev)/fastballoon/%s" % (value, FB_ATTRS[key]),
+                  timeout=120)
+
+    @contextlib.contextmanager
+    def tuned(self, **knobs):
+        """Set knobs (keys of FB_ATTRS) for a with-block.  On the way out the
+        balloon is emptied (guest target first, so that lifting a cap or a
+        floor cannot let the host's target take the guest), then every knob
+        set is written back."""
+        saved, restore = [], False
+        try:
+            for k, v in knobs.items():
+                saved.append((k, self.knob(k)))
+                self.set_knob(k, v)
+            yield
+            restore = True
+        except Skip:
+            restore = True
+            raise
+        finally:
+            # After a failure the guest is torn down: restore nothing then.
+            if restore:
+                if "guest_target" in knobs:
+                    self.set_knob("guest_target", 0)
+                self.g.set_balloon(FULL)
+                self.g.wait_balloon(FULL, timeout=120)
+                for k, v in reversed(saved):
+                    self.set_knob(k, v)
+
+    def ksft(self, prog, env=None, timeout=600):
+        """Run a kselftest program in the guest; Fail/Skip on its verdict."""
+        pre = " ".join("%s=%s" % kv for kv in (env or {}).items())
+        rc, out = self.g.run("%s %s" % (pre, prog), timeout=timeout)
+        tot = re.search(r"# Totals: pass:(\d+) fail:\d+ .*skip:(\d+)", out)
+        if rc == KSFT_SKIP or (rc == 0 and tot and tot.group(1) == "0" and
+                               tot.group(2) != "0"):
+            raise Skip("%s: %s" % (prog, _last_lines(out, 3)))
+        check(rc == 0, "%s exited %d:\n%s", prog, rc, _last_lines(out, 15))
+        return out
+
+    def meminfo(self):
+        return self.g.meminfo()
+
+    def free_kib(self):
+        """MemFree plus the pages parked on per-cpu free lists.
+
+        MemFree leaves out the per-cpu lists, and 6.12 lets them grow to
+        tens of MiB after a burst of frees (a deflate, an unload).
+        """
+        out = self.g.sh("grep MemFree: /proc/meminfo; "
+                        "grep -E '^ +count: ' /proc/zoneinfo")
+        lines = out.splitlines()
+        pcp = sum(int(ln.split()[1]) for ln in lines[1:])
+        return int(lines[0].split()[1]) + pcp * 4
+
+    def rss_mib(self):
+        return self.g.rss_kib() / KIB
+
+
+def _last_lines(text, n):
+    return "\n".join(text.strip().splitlines()[-n:])
+
+
+def wait_for(fn, timeout, interval=0.5, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise Fail("timed out after %d s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# ------------------------------------------------------------------- tests
+
+def inflate_and_check(c, balloon_mib, memtotal_drops=True, timeout=180):
+    """Inflate by @balloon_mib, check the guest gave that memory up."""
+    base = c.meminfo()["MemTotal"]
+    t = time.monotonic()
+    c.g.set_balloon(FULL - balloon_mib * MIB)
+    c.g.wait_balloon(FULL - balloon_mib * MIB, timeout=timeout)
+    took = time.monotonic() - t
+    now = c.meminfo()["MemTotal"]
+    if memtotal_drops:
+        check(base - now == balloon_mib * KIB,
+              "MemTotal fell by %d KiB, ballooned %d KiB", base - now,
+              balloon_mib * KIB)
+    else:
+        check(now == base, "MemTotal changed by %d KiB with deflate-on-oom",
+              now - base)
+    fb = c.fb()
+    if fb:
+        check(fb["actual_pages"] == balloon_mib * 256,
+              "actual_pages %d, want %d", fb["actual_pages"], balloon_mib * 256)
+        check(fb["target_pages"] == balloon_mib * 256,
+              "target_pages %d, want %d", fb["target_pages"], balloon_mib * 256)
+    return took
+
+
+def deflate_and_check(c, base_memtotal):
+    c.g.set_balloon(FULL)
+    c.g.wait_balloon(FULL, timeout=120)
+    now = c.meminfo()["MemTotal"]
+    check(now == base_memtotal, "MemTotal %d KiB after deflate, was %d KiB",
+          now, base_memtotal)
+    fb = c.fb()
+    if fb:
+        check(fb["actual_pages"] == 0, "actual_pages %d after deflate",
+              fb["actual_pages"])
