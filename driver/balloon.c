@@ -381,8 +381,8 @@ unsigned long fb_give_back_range(struct fb_balloon *fb, unsigned long start,
 	while (!mutex_trylock(&fb->lock)) {
 		if (waited >= FB_OFFLINE_WAIT_MS)
 			return 0;
-		msleep(10);
-		waited += 10;
+		msleep(20);
+		waited += 20;
 	}
 	if (!fb->dead) {
 		fb_tx_begin(&tx, fb, FB_VQ_DEFLATE);
