@@ -543,12 +543,19 @@ class Guest:
     def mem_bytes(self):
         return self.mem_mib << 20
 
-    def qemu_argv(self):
-        dev = "virtio-balloon-pci,id=balloon0"
+    def balloon_device(self):
+        """The balloon device's properties, as QMP device_add takes them
+        (and -device, joined with commas)."""
+        dev = {"driver": "virtio-balloon-pci", "id": "balloon0"}
         if self.iothread:
-            dev += ",iothread=iot0"
-        for k, v in self.props.items():
-            dev += ",%s=%s" % (k, v)
+            dev["iothread"] = "iot0"
+        dev.update(self.props)
+        return dev
+
+    def qemu_argv(self):
+        props = self.balloon_device()
+        dev = ",".join([props.pop("driver")] +
+                       ["%s=%s" % kv for kv in props.items()])
         argv = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max",
                 "-m", "%dM" % self.mem_mib, "-smp", str(self.smp),
                 "-nodefaults", "-no-user-config", "-display", "none",
@@ -746,6 +753,34 @@ class Guest:
     def qmp(self, name, **args):
         self._check_alive()
         return self.qmp_conn.cmd(name, **args)
+
+    def wait_event(self, name, timeout=30, **data):
+        """Wait for QMP event @name whose data has the items @data; return
+        it.  It and the events before it are dropped from the queue."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ev = self.qmp_conn.events
+            for i, e in enumerate(ev):
+                if e["event"] == name and all(
+                        e.get("data", {}).get(k) == v for k, v in data.items()):
+                    del ev[:i + 1]
+                    return e
+            if time.monotonic() > deadline:
+                raise GuestTimeout("no QMP event %s %r after %d s" % (
+                    name, data, timeout))
+            time.sleep(0.1)
+            self.qmp("query-status")      # reads the events sent meanwhile
+
+    def unplug_balloon(self, timeout=60):
+        """device_del the balloon; wait until QEMU says it is gone (the
+        guest ejected it)."""
+        self.qmp_conn.events.clear()
+        self.qmp("device_del", id="balloon0")
+        return self.wait_event("DEVICE_DELETED", timeout, device="balloon0")
+
+    def plug_balloon(self):
+        """device_add the balloon again, with the properties it booted with."""
+        self.qmp("device_add", **self.balloon_device())
 
     def set_balloon(self, guest_bytes):
         """Ask the guest to shrink to @guest_bytes of RAM."""

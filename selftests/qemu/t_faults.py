@@ -1,0 +1,558 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Faults: the device or the driver goes away in the middle of its work,
+memory goes offline under the balloon, the host stops answering, the guest
+suspends.
+
+Loaded by run_tests.py (GROUPS below).  After each fault the tests look at
+what a user would notice: every page back in the guest (MemTotal exactly,
+MemFree within a little), what QEMU says (query-balloon), the guest still
+answering, and the driver binding and working again.  The runner's health
+check turns any WARN, oops, lockdep splat or OOM kill into a failure.
+"""
+
+import base64
+import re
+import threading
+import time
+
+from fbtest import (
+    FULL, KIB, MIB, PAGES_PER_MIB, Skip, check, deflate_and_check,
+    fastballoon_only, inflate_and_check, wait_for,
+)
+
+# An rmmod or unbind that empties the balloon must be done within this,
+# whatever the driver was doing when it started (TCG: it takes < 1 s).
+RMMOD_BOUND_S = 20
+# MemFree (with the per-cpu lists, Ctx.free_kib) may differ from what it
+# was before the balloon inflated by this much once the driver is gone:
+# slab and per-cpu lists move a little; a lost 2 MiB block per 64 MiB
+# ballooned, or a lost pass, is far more.
+FREE_SLACK_MIB = 32
+# How long a guest-side watcher waits for the moment it was told to act on.
+WATCH_S = 120
+# fastballoon's fault injection lives in debugfs (README, "Tracing and
+# debugfs"); memory blocks go offline through sysfs.
+DEBUGFS = "/sys/kernel/debug"
+MEMORY = "/sys/devices/system/memory"
+# Host-silence test: the module parameter, and the log line it leads to.
+HOST_TIMEOUT_MS = 3000
+DEAD_LINE = "host returned no buffer for %d ms" % HOST_TIMEOUT_MS
+# unbind/bind cycles with a full balloon.
+CYCLES = 50
+CYCLE_MIB = 256
+# Ballooned while memory blocks go offline: enough to spread over several
+# blocks that could go offline (not the first, nor those with reserved pages).
+OFFLINE_MIB = 768
+
+
+# --------------------------------------------------------------- helpers
+
+def _bg(c, name, script, timeout):
+    """Run shell @script in the guest's background as /tmp/@name.sh; return
+    a function that waits for it (@timeout s) and gives its output, failing
+    on a non-zero exit."""
+    path = "/tmp/%s" % name
+    c.g.sh("echo %s | base64 -d > %s.sh" % (
+        base64.b64encode(script.encode()).decode(), path))
+    c.g.sh("rm -f %s.out %s.rc; (sh %s.sh > %s.out 2>&1; echo $? > %s.rc) &"
+           % ((path,) * 5))
+
+    def finish():
+        wait_for(lambda: c.g.run("test -e %s.rc" % path)[0] == 0, timeout,
+                 what="guest script %s" % name)
+        rc, out = int(c.g.sh("cat %s.rc" % path)), c.g.sh("cat %s.out" % path)
+        check(rc == 0, "%s: %s", name, out.strip() or "exit %d" % rc)
+        return out
+    return finish
+
+
+# Shell: give up when $end (seconds of uptime) has passed.
+_DEADLINE = """read up x < /proc/uptime
+if [ ${up%%.*} -ge $end ]; then echo "%s"; exit 1; fi"""
+
+
+def _rmmod_when(c, cond, setup="", show=""):
+    """Start a guest-side watcher that runs rmmod of the driver under test
+    the moment the shell condition @cond holds (polled in a loop after
+    @setup ran; the shell words @show are printed with the result).
+
+    The host then starts the work the rmmod is to land in.  The function
+    returned waits for the watcher and gives {"memtotal": KiB when rmmod
+    started, "secs": rmmod's run time, and @show's name=value words}."""
+    script = """%s
+read up x < /proc/uptime
+end=$((${up%%.*} + %d))
+until %s; do
+%s
+done
+read k memtotal u < /proc/meminfo
+read t0 x < /proc/uptime
+rmmod %s || exit 1
+read t1 x < /proc/uptime
+echo "memtotal=$memtotal t0=$t0 t1=$t1 %s"
+""" % (setup, WATCH_S, cond,
+       _DEADLINE % ("the moment to rmmod never came: " + cond), c.driver, show)
+    wait = _bg(c, "fb-rmmod", script, WATCH_S + RMMOD_BOUND_S + 30)
+
+    def finish():
+        out = wait()
+        res = dict(re.findall(r"(\w+)=(\S+)", out))
+        check("t1" in res, "rmmod watcher said: %s", out)
+        res["memtotal"] = int(res["memtotal"])
+        res["secs"] = float(res["t1"]) - float(res["t0"])
+        check(res["secs"] <= RMMOD_BOUND_S, "rmmod took %.1f s (bound %d s)",
+              res["secs"], RMMOD_BOUND_S)
+        return res
+    return finish
+
+
+def _all_back(c, mi0, free0, what, host_sees=True):
+    """The driver is gone (@what): every page is back in the guest, the guest
+    answers, and (@host_sees) QEMU sees the whole guest again."""
+    check(c.g.sh("echo alive") == "alive", "guest does not answer")
+    check(c.bound() is None, "still bound to %s after %s", c.bound(), what)
+    mi1, free1 = c.meminfo(), c.free_kib()
+    check(mi1["MemTotal"] == mi0["MemTotal"],
+          "MemTotal %d KiB after %s, %d KiB before inflating",
+          mi1["MemTotal"], what, mi0["MemTotal"])
+    check(abs(free1 - free0) <= FREE_SLACK_MIB * KIB,
+          "free memory (MemFree + per-cpu lists) %d MiB after %s, %d MiB "
+          "before inflating", free1 // KIB, what, free0 // KIB)
+    if host_sees:
+        wait_for(lambda: c.g.balloon_actual() == FULL, 10,
+                 what="query-balloon to show the full guest after " + what)
+
+
+def _works_again(c, base, load=None):
+    """Load the driver again (or call @load): it binds, inflates 256 MiB
+    and deflates."""
+    c.g.set_balloon(FULL)
+    (load or (lambda: c.load(c.driver)))()
+    wait_for(lambda: c.bound() == c.driver, 30,
+             what="%s to bind again" % c.driver)
+    inflate_and_check(c, 256)
+    deflate_and_check(c, base)
+
+
+def _mib(kib):
+    return kib // KIB
+
+
+def _into_4k(c):
+    """fastballoon: take 4 KiB pages only, so that a deflate or a remove of
+    1 GiB takes a pass long enough to land in (the knob goes with the
+    module)."""
+    if c.driver == "fastballoon":
+        c.set_knob("max_order", 0)
+
+
+# ----------------------------------------------------------------- tests
+
+def t_hot_unplug(c):
+    """device_del while 1.5 GiB inflate: the guest ejects the device (the
+    driver's remove empties the balloon first), MemTotal is whole; device_add
+    it back: the driver binds to it and works."""
+    c.reset()
+    mi0, free0 = c.meminfo(), c.free_kib()
+    base = mi0["MemTotal"]
+    # The least MemTotal the guest showed before the device left: the
+    # balloon's peak, to show that the remove came before the inflate ended.
+    peak = _bg(c, "fb-peak", """dev=/sys/bus/virtio/devices/$(basename $(fb-dev))
+read up x < /proc/uptime
+end=$((${up%%.*} + %d))
+min=%d
+while [ -e $dev ]; do
+	read k m u < /proc/meminfo
+	[ $m -lt $min ] && min=$m
+%s
+done
+echo $min
+""" % (WATCH_S, base, _DEADLINE % "the device never left"), WATCH_S + 30)
+    c.g.set_balloon(FULL - 1536 * MIB)
+    wait_for(lambda: c.g.ballooned_bytes() >= 128 * MIB, 60, 0.05,
+             what="the inflate to start")
+    t = time.monotonic()
+    c.g.unplug_balloon(timeout=60)
+    gone = time.monotonic() - t
+    top = _mib(base - int(peak()))
+    check(top < 1536, "the inflate had finished (%d MiB) before the device "
+          "left: nothing was interrupted", top)
+    wait_for(lambda: c.g.run("fb-dev")[0] != 0, 30,
+             what="the balloon device to leave the guest")
+    _all_back(c, mi0, free0, "device_del", host_sees=False)
+    t = time.monotonic()
+    c.g.plug_balloon()
+    wait_for(lambda: c.bound() == c.driver, 60, 0.2,
+             what="%s to bind to the new device" % c.driver)
+    back = time.monotonic() - t
+    check(c.g.balloon_actual() == FULL, "the new device says %d MiB "
+          "ballooned", c.g.ballooned_bytes() // MIB)
+    inflate_and_check(c, 512)
+    deflate_and_check(c, base)
+    c.note.append("device_del at %d of 1536 MiB: gone in %.1f s; bound %.1f s "
+                  "after device_add" % (top, gone, back))
+
+
+def t_rmmod_mid_inflate(c):
+    """rmmod 128 MiB into a 1.5 GiB inflate."""
+    c.reset()
+    mi0, free0 = c.meminfo(), c.free_kib()
+    base = mi0["MemTotal"]
+    done = _rmmod_when(c, "read k m u < /proc/meminfo; [ $m -le %d ]" % (
+        base - 128 * KIB))
+    c.g.set_balloon(FULL - 1536 * MIB)
+    r = done()
+    at = _mib(base - r["memtotal"])
+    check(at < 1536, "rmmod started with the inflate done (%d MiB)", at)
+    _all_back(c, mi0, free0, "rmmod")
+    c.note.append("rmmod at %d of 1536 MiB took %.2f s" % (at, r["secs"]))
+    _works_again(c, base)
+
+
+def t_rmmod_mid_deflate(c):
+    """rmmod 64 MiB into the deflate of 1 GiB of 4 KiB pages."""
+    c.reset()
+    mi0, free0 = c.meminfo(), c.free_kib()
+    base = mi0["MemTotal"]
+    _into_4k(c)
+    inflate_and_check(c, 1024)
+    done = _rmmod_when(c, "read k m u < /proc/meminfo; [ $m -ge %d ]" % (
+        base - (1024 - 64) * KIB))
+    c.g.set_balloon(FULL)
+    r = done()
+    left = _mib(base - r["memtotal"])
+    check(left > 0, "rmmod started with the deflate done")
+    _all_back(c, mi0, free0, "rmmod")
+    c.note.append("rmmod with %d of 1024 MiB left took %.2f s" % (
+        left, r["secs"]))
+    _works_again(c, base)
+
+
+@fastballoon_only
+def t_rmmod_mid_defrag(c):
+    """fb_frag leaves no free 2 MiB block; the inflate evacuates pageblocks;
+    rmmod at the first evacuation."""
+    c.reset()
+    base = c.meminfo()["MemTotal"]
+    c.g.sh("(fb_frag 1024 > /tmp/frag.log 2>&1 &) ; true")
+    wait_for(lambda: "fragmented" in c.g.sh("cat /tmp/frag.log"), 120,
+             what="fb_frag to fragment memory")
+    mi0, free0 = c.meminfo(), c.free_kib()
+    d0 = c.fb()["defrag_attempts_total"]
+    # All but 64 MiB of what is free: more than the free blocks.
+    take = (_mib(mi0["MemFree"]) - 64) // 64 * 64
+    done = _rmmod_when(
+        c, "read d < $fbd/defrag_attempts_total; [ $d -gt %d ]" % d0,
+        setup="fbd=$(fb-dev)/fastballoon", show="defrag=$d")
+    c.g.set_balloon(FULL - take * MIB)
+    r = done()
+    at = _mib(base - r["memtotal"])
+    check(at < take, "rmmod started with the inflate done (%d MiB)", at)
+    _all_back(c, mi0, free0, "rmmod")
+    c.note.append("rmmod at %d of %d MiB, %d evacuations tried, took %.2f s"
+                  % (at, take, int(r["defrag"]) - d0, r["secs"]))
+    c.g.sh("killall fb_frag")
+    _works_again(c, base)
+
+
+def t_unbind_bind_50(c):
+    """unbind/bind 50 times with 256 MiB ballooned: whole after each unbind,
+    back at the target after each bind."""
+    c.reset()
+    base = c.meminfo()["MemTotal"]
+    free0 = c.free_kib()
+    target = FULL - CYCLE_MIB * MIB
+    c.g.set_balloon(target)
+    c.g.wait_balloon(target, timeout=60)
+    t = time.monotonic()
+    out = _bg(c, "fb-cycle", """dev=$(basename $(fb-dev)) || exit 1
+drv=/sys/bus/virtio/drivers/%s
+want=%d
+i=1
+while [ $i -le %d ]; do
+	echo $dev > $drv/unbind || { echo "round $i: unbind failed"; exit 1; }
+	if [ -e /sys/bus/virtio/devices/$dev/driver ]; then
+		echo "round $i: still bound after unbind"; exit 1
+	fi
+	read k m u < /proc/meminfo
+	if [ $m -ne %d ]; then
+		echo "round $i: MemTotal $m KiB after unbind, want %d"; exit 1
+	fi
+	echo $dev > $drv/bind || { echo "round $i: bind failed"; exit 1; }
+	read t0 x < /proc/uptime
+	end=$((${t0%%.*} + 60))
+	until read k m u < /proc/meminfo; [ $m -eq $want ]; do
+%s
+		usleep 20000
+	done
+	read t1 x < /proc/uptime
+	echo "round $i refill $t0 $t1"
+	i=$((i + 1))
+done
+""" % (c.driver, base - CYCLE_MIB * KIB, CYCLES, base, base,
+       _DEADLINE % ("round $i: MemTotal $m KiB 60 s after bind, want $want")),
+              CYCLES * 10 + 60)()
+    took = time.monotonic() - t
+    refill = [float(b) - float(a) for a, b in
+              re.findall(r"refill (\S+) (\S+)", out)]
+    check(len(refill) == CYCLES, "%d rounds done, want %d", len(refill), CYCLES)
+    check(c.bound() == c.driver, "bound to %s", c.bound())
+    c.g.wait_balloon(target, timeout=30)
+    fb = c.fb()
+    if fb:
+        check(fb["actual_pages"] == CYCLE_MIB * PAGES_PER_MIB,
+              "actual_pages %d after %d rounds", fb["actual_pages"], CYCLES)
+    deflate_and_check(c, base)
+    free1 = c.free_kib()
+    check(abs(free1 - free0) <= FREE_SLACK_MIB * KIB, "free memory %d MiB "
+          "after %d rounds, %d MiB before", free1 // KIB, CYCLES, free0 // KIB)
+    c.note.append("%d rounds in %.0f s, refill %.1f s mean, %.1f s max" % (
+        CYCLES, took, sum(refill) / len(refill), max(refill)))
+
+
+def _offline(c, blk):
+    """Try to take memory block @blk offline (once more after a failure);
+    put it back online.  Returns None if it went offline, else the error."""
+    err = None
+    for _ in range(2):
+        rc, out = c.g.run("timeout 10 sh -c 'echo offline > %s/%s/state'" %
+                          (MEMORY, blk), timeout=60)
+        if rc == 0:
+            c.g.sh("echo online > %s/%s/state" % (MEMORY, blk))
+            return None
+        err = out.strip().rsplit(":", 1)[-1].strip() or "timed out (%d)" % rc
+        time.sleep(1)
+    return err
+
+
+def _offline_round(c, drv, mib):
+    """@drv holds @mib: try to offline each memory block holding balloon
+    pages; {block: None or error}.  The balloon is back at its target
+    afterwards, with every block online."""
+    c.use(drv)
+    base = c.meminfo()["MemTotal"]
+    target = FULL - mib * MIB
+    c.g.set_balloon(target)
+    c.g.wait_balloon(target, timeout=120)
+    held = [ln.split()[0] for ln in c.g.sh("fb_fault_blocks").splitlines()]
+    res = {}
+    for blk in held:
+        # fastballoon refills elsewhere what it gave back: wait for that.
+        c.g.wait_balloon(target, timeout=60)
+        res[blk] = _offline(c, blk)
+    c.g.wait_balloon(target, timeout=60)
+    check(c.meminfo()["MemTotal"] == base - mib * KIB, "%s: MemTotal %d KiB "
+          "with every block back online, want %d", drv,
+          c.meminfo()["MemTotal"], base - mib * KIB)
+    fb = c.fb()
+    if fb:
+        check(fb["actual_pages"] == mib * PAGES_PER_MIB, "actual_pages %d "
+              "after the offlining, want %d", fb["actual_pages"],
+              mib * PAGES_PER_MIB)
+    c.g.set_balloon(FULL)
+    c.g.wait_balloon(FULL, timeout=120)
+    return res
+
+
+@fastballoon_only
+def t_offline_block(c):
+    """Memory blocks holding balloon pages go offline at least as often with
+    fastballoon as with virtio_balloon (same amount ballooned, same guest)."""
+    c.reset()
+    if c.g.run("test -w %s/memory1/state" % MEMORY)[0]:
+        raise Skip("no memory hot-remove in this guest (%s)" % MEMORY)
+    off = c.g.console_size()
+    got = {}
+    for drv in ("virtio_balloon", "fastballoon"):
+        got[drv] = _offline_round(c, drv, OFFLINE_MIB)
+    # A block that will not go offline without any balloon in it says
+    # nothing about either driver.
+    failed = {b for r in got.values() for b, e in r.items() if e}
+    never = {b for b in sorted(failed) if _offline(c, b)}
+    c.unload("virtio_balloon")
+    gave = len(re.findall(r"memory going offline at pfn",
+                          c.g.read_console(off)))
+    score = {}
+    for drv, r in got.items():
+        cand = [b for b in r if b not in never]
+        ok = [b for b in cand if r[b] is None]
+        score[drv] = (len(ok), len(cand))
+        c.note.append("%s: %d of %d blocks went offline%s" % (
+            drv, len(ok), len(cand), "" if len(ok) == len(cand) else
+            " (%s)" % ", ".join("%s: %s" % (b, r[b]) for b in cand
+                                if r[b] is not None)))
+    c.note.append("left out, no offlining without a balloon either: %s; "
+                  "fastballoon gave blocks back %d times" % (
+                      " ".join(sorted(never)) or "none", gave))
+    (fok, fn), (tok, tn) = score["fastballoon"], score["virtio_balloon"]
+    check(fn > 0 and tn > 0, "no block holding balloon pages could be tried "
+          "(fastballoon %d, virtio_balloon %d)", fn, tn)
+    check(fok * tn >= tok * fn, "fastballoon: %d of %d blocks went offline, "
+          "virtio_balloon %d of %d", fok, fn, tok, tn)
+    check(fok == 0 or gave > 0, "blocks went offline but fastballoon never "
+          "said it gave any back")
+
+
+@fastballoon_only
+def t_host_silent(c):
+    """host_timeout_ms=3000; the host stops returning buffers (debugfs
+    fail_host_silent) mid-inflate: the log says so, the balloon stops, rmmod
+    returns every page within the bound; a new insmod works."""
+    c.reset()
+    mi0, free0 = c.meminfo(), c.free_kib()
+    base = mi0["MemTotal"]
+    c.unload("fastballoon")
+    c.g.sh("insmod /lib/fb/fastballoon.ko host_timeout_ms=%d" %
+           HOST_TIMEOUT_MS, timeout=120)
+    check(c.bound() == "fastballoon", "fastballoon did not bind")
+    inflate_and_check(c, 256)
+    dev = c.g.sh("basename $(fb-dev)")
+    c.g.sh("grep -q ' %s debugfs ' /proc/mounts || mount -t debugfs none %s"
+           % (DEBUGFS, DEBUGFS))
+    off = c.g.console_size()
+    c.g.sh("echo 1 > %s/fastballoon/%s/fail_host_silent" % (DEBUGFS, dev))
+    c.g.set_balloon(FULL - 768 * MIB)
+    t = time.monotonic()
+    wait_for(lambda: DEAD_LINE in c.g.read_console(off), 30,
+             what="'%s' in the log" % DEAD_LINE)
+    dead = time.monotonic() - t
+    held = base - c.meminfo()["MemTotal"]
+    time.sleep(2)
+    check(base - c.meminfo()["MemTotal"] == held, "the balloon moved after "
+          "the host was declared dead: %d -> %d MiB", _mib(held),
+          _mib(base - c.meminfo()["MemTotal"]))
+    t = time.monotonic()
+    c.g.sh("rmmod fastballoon", timeout=RMMOD_BOUND_S + 60)
+    took = time.monotonic() - t
+    check(took <= RMMOD_BOUND_S, "rmmod took %.1f s (bound %d s)", took,
+          RMMOD_BOUND_S)
+    # The host heard nothing of the pages it was not told about: what it
+    # shows now is a note, not a check.
+    stale = c.g.ballooned_bytes() // MIB
+    _all_back(c, mi0, free0, "rmmod", host_sees=False)
+    c.load("fastballoon")
+    check(c.bound() == "fastballoon", "fastballoon did not bind again")
+    c.g.wait_balloon(FULL - 768 * MIB, timeout=120)
+    check(base - c.meminfo()["MemTotal"] == 768 * KIB, "MemTotal fell by %d "
+          "MiB after the new insmod, target 768", _mib(base -
+                                                         c.meminfo()["MemTotal"]))
+    check(c.fb()["actual_pages"] == 768 * PAGES_PER_MIB, "actual_pages %d",
+          c.fb()["actual_pages"])
+    deflate_and_check(c, base)
+    c.note.append("declared dead after %.1f s at %d MiB; rmmod %.2f s; "
+                  "query-balloon said %d MiB ballooned after it" % (
+                      dead, _mib(held), took, stale))
+
+
+def t_suspend_resume(c):
+    """Suspend with 512 MiB ballooned (pm_test: devices suspended for real,
+    the platform not entered): the driver empties the balloon on the way
+    down and refills it to the target after resume, exactly."""
+    c.reset()
+    if c.g.run("test -w /sys/power/pm_test")[0]:
+        raise Skip("no /sys/power/pm_test (CONFIG_PM_DEBUG is off)")
+    states = c.g.sh("cat /sys/power/state").split()
+    runs = [(s, lvl) for s, lvl in (("freeze", "devices"), ("mem", "core"))
+            if s in states]
+    check(runs, "/sys/power/state offers neither freeze nor mem: %s", states)
+    base = c.meminfo()["MemTotal"]
+    target = FULL - 512 * MIB
+    inflate_and_check(c, 512)
+    for state, level in runs:
+        off = c.g.console_size()
+        c.g.qmp_conn.events.clear()
+        t = time.monotonic()
+        rc, out = c.g.run("echo %s > /sys/power/pm_test && echo %s > "
+                          "/sys/power/state; rc=$?; echo none > "
+                          "/sys/power/pm_test; exit $rc" % (level, state),
+                          timeout=120)
+        check(rc == 0, "%s (pm_test %s) failed: %s", state, level, out)
+        log = c.g.read_console(off)
+        check("PM: suspend exit" in log, "%s: no 'PM: suspend exit' in the "
+              "log", state)
+        bad = [ln for ln in log.splitlines()
+               if re.search(r"(?i)fail|error", ln)]
+        check(not bad, "%s: %s", state, "; ".join(bad[:3]))
+        # The driver's freeze gave everything back and told the host.
+        c.g.wait_event("BALLOON_CHANGE", 10, actual=FULL)
+        c.g.wait_balloon(target, timeout=120)
+        refill = time.monotonic() - t
+        check(base - c.meminfo()["MemTotal"] == 512 * KIB, "%s: MemTotal "
+              "fell by %d MiB after resume, want 512", state,
+              _mib(base - c.meminfo()["MemTotal"]))
+        fb = c.fb()
+        if fb:
+            check(fb["actual_pages"] == 512 * PAGES_PER_MIB, "%s: "
+                  "actual_pages %d after resume", state, fb["actual_pages"])
+        c.note.append("%s/%s: back at 512 MiB %.1f s after the echo" % (
+            state, level, refill))
+    deflate_and_check(c, base)
+
+
+def _flip_while(c, action, lo_mib=256, hi_mib=1536):
+    """Run @action (in the guest) while a host thread flips the target
+    between @lo_mib and @hi_mib ballooned as fast as QMP goes.  Returns
+    (action's seconds, flips made while it ran)."""
+    stop = threading.Event()
+    flips = [0]
+    err = []
+
+    def flip():
+        try:
+            while not stop.is_set():
+                mib = hi_mib if flips[0] % 2 else lo_mib
+                c.g.set_balloon(FULL - mib * MIB)
+                flips[0] += 1
+                time.sleep(0.005)
+        except Exception as e:      # reported by the main thread
+            err.append(e)
+    th = threading.Thread(target=flip, daemon=True)
+    th.start()
+    time.sleep(0.1)
+    t = time.monotonic()
+    n0 = flips[0]
+    try:
+        action()
+    finally:
+        took = time.monotonic() - t
+        n = flips[0] - n0
+        stop.set()
+        th.join(10)
+    check(not err, "flipping the target failed: %s", err[0] if err else "")
+    return took, n
+
+
+def t_config_during_remove(c):
+    """The host flips its target every few ms while rmmod, then unbind,
+    empties 1 GiB of 4 KiB pages: both complete, every page back."""
+    c.reset()
+    mi0, free0 = c.meminfo(), c.free_kib()
+    base = mi0["MemTotal"]
+    for what, release, restore in (
+            ("rmmod", lambda: c.unload(c.driver), lambda: c.load(c.driver)),
+            ("unbind", c.unbind, lambda: c.bind(c.driver))):
+        _into_4k(c)
+        inflate_and_check(c, 1024)
+        took, n = _flip_while(c, release)
+        check(took <= RMMOD_BOUND_S, "%s took %.1f s (bound %d s)", what,
+              took, RMMOD_BOUND_S)
+        c.g.set_balloon(FULL)
+        _all_back(c, mi0, free0, what)
+        c.note.append("%s %.2f s, %d target changes meanwhile" % (
+            what, took, n))
+        _works_again(c, base, restore)
+
+
+GROUPS = [
+    ("faults", {}, "", None, [
+        ("hot_unplug", t_hot_unplug),
+        ("rmmod_mid_inflate", t_rmmod_mid_inflate),
+        ("rmmod_mid_deflate", t_rmmod_mid_deflate),
+        ("rmmod_mid_defrag", t_rmmod_mid_defrag),
+        ("unbind_bind_50", t_unbind_bind_50),
+        ("offline_block", t_offline_block),
+        ("host_silent", t_host_silent),
+        ("suspend_resume", t_suspend_resume),
+        ("config_during_remove", t_config_during_remove),
+    ]),
+]
