@@ -331,6 +331,7 @@ unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
 	unsigned long got, blocks;
 	u64 t0 = ktime_get_ns();
 
+
 	if (trylock) {
 		if (!mutex_trylock(&fb->lock))
 			return 0;
@@ -342,10 +343,11 @@ unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
 		tx.lazy = true;
 		txp = &tx;
 	}
-	blocks = fb->nr_blocks;
+	fb->released_blocks = 0;
 	got = fb_release(fb, nr, blocks_first, txp);
-	blocks -= fb->nr_blocks;
-	if (got && !fb->dead)
+	blocks = fb->released_blocks;
+	/* A config write, not a request: a dead host may still read it. */
+	if (got)
 		fb_update_actual(fb);
 	if (txp) {
 		fb_flush_deferred(fb, txp);
@@ -363,24 +365,27 @@ unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
 /*
  * Give back every block held in [@start, @start + @nr_pages): that memory
  * is going offline. The host hears as in any deflate; the size work then
- * takes the same amount elsewhere. Returns pages given back.
+ * takes the same amount elsewhere. Sets *@got to the pages given back;
+ * returns -EBUSY if a block in the range is still held, 0 otherwise.
  *
  * The caller holds the memory hotplug locks. Rather than wait on @fb->lock
  * unboundedly with those held, give up after FB_OFFLINE_WAIT_MS: the
- * offlining then fails on our blocks, and can be retried.
+ * offlining then fails with -EBUSY and can be retried.
  */
 #define FB_OFFLINE_WAIT_MS	2000
 
-unsigned long fb_give_back_range(struct fb_balloon *fb, unsigned long start,
-				 unsigned long nr_pages)
+int fb_give_back_range(struct fb_balloon *fb, unsigned long start,
+		       unsigned long nr_pages, unsigned long *got)
 {
 	struct fb_tx tx, *txp = NULL;
-	unsigned long got = 0, n;
+	unsigned long n;
 	unsigned int waited = 0;
+	int ret;
 
+	*got = 0;
 	while (!mutex_trylock(&fb->lock)) {
 		if (waited >= FB_OFFLINE_WAIT_MS)
-			return 0;
+			return -EBUSY;
 		msleep(20);
 		waited += 20;
 	}
@@ -391,18 +396,20 @@ unsigned long fb_give_back_range(struct fb_balloon *fb, unsigned long start,
 	}
 	do {
 		n = fb_release_blocks_in(fb, start, start + nr_pages, txp);
-		got += n * FB_BLOCK_PAGES;
-		if (n && !fb->dead)
+		*got += n * FB_BLOCK_PAGES;
+		if (n)
 			fb_update_actual(fb);
 		if (txp)
 			fb_flush_deferred(fb, txp);
 	} while (n);
 	if (txp)
 		fb_tx_end(txp);
+	/* Kept (MUST_TELL_HOST and the host could not be told)? Then say so. */
+	ret = fb_holds_blocks_in(fb, start, start + nr_pages) ? -EBUSY : 0;
 	mutex_unlock(&fb->lock);
 
-	fb_count(fb, FB_CNT_DEFLATED, got);
-	return got;
+	fb_count(fb, FB_CNT_DEFLATED, *got);
+	return ret;
 }
 
 /*

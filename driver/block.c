@@ -172,7 +172,29 @@ static unsigned long fb_release_list(struct fb_balloon *fb,
 		fb_block_free(fb, head);
 	}
 	fb_acct(fb, -(long)got, 0);
+	fb->released_blocks += got;
 	return got;
+}
+
+static bool fb_block_in(struct page *head, unsigned long start,
+			unsigned long end)
+{
+	unsigned long pfn = page_to_pfn(head);
+
+	return pfn + FB_BLOCK_PAGES > start && pfn < end;
+}
+
+/* Does the balloon hold a block with frames in [@start, @end)? */
+bool fb_holds_blocks_in(struct fb_balloon *fb, unsigned long start,
+			unsigned long end)
+{
+	struct page *head;
+
+	lockdep_assert_held(&fb->lock);
+	list_for_each_entry(head, &fb->blocks, lru)
+		if (fb_block_in(head, start, end))
+			return true;
+	return false;
 }
 
 /* How many blocks one release may take: deferred messages need room. */
@@ -209,7 +231,7 @@ unsigned long fb_release_blocks_in(struct fb_balloon *fb, unsigned long start,
 				   unsigned long end, struct fb_tx *tx)
 {
 	struct page *head, *next;
-	unsigned long got = 0, nr, pfn;
+	unsigned long got = 0, nr;
 	LIST_HEAD(list);
 
 	lockdep_assert_held(&fb->lock);
@@ -217,8 +239,7 @@ unsigned long fb_release_blocks_in(struct fb_balloon *fb, unsigned long start,
 	list_for_each_entry_safe(head, next, &fb->blocks, lru) {
 		if (got == nr)
 			break;
-		pfn = page_to_pfn(head);
-		if (pfn + FB_BLOCK_PAGES <= start || pfn >= end)
+		if (!fb_block_in(head, start, end))
 			continue;
 		list_move(&head->lru, &list);
 		got++;

@@ -264,6 +264,8 @@ enum fb_counter {
  * @nr_pages: pages held and told to the host, blocks included (@lock);
  *	`actual` mirrors it.
  * @nr_small: of those, single 4 KiB pages (@lock; read locklessly).
+ * @released_blocks: blocks given back since the caller zeroed it (@lock;
+ *	for the deflate tracepoint: a block split into pages is not one).
  * @ram_pages: guest RAM when the device was bound; bounds the page knobs.
  * @chain_blocks: send a block's 512 PFNs as one two-descriptor request
  *	(QEMU frees a huge page only then); else as two requests.
@@ -325,6 +327,7 @@ struct fb_balloon {
 	unsigned long nr_blocks;
 	unsigned long nr_pages;
 	unsigned long nr_small;
+	unsigned long released_blocks;
 	unsigned long ram_pages;
 	bool chain_blocks;
 	unsigned int small_order;
@@ -484,10 +487,12 @@ unsigned long fb_pressure_release(struct fb_balloon *fb, unsigned long nr,
 /* hotplug.c: memory blocks going offline */
 int fb_hotplug_init(struct fb_balloon *fb);
 void fb_hotplug_exit(struct fb_balloon *fb);
-unsigned long fb_give_back_range(struct fb_balloon *fb, unsigned long start,
-				 unsigned long nr_pages);
+int fb_give_back_range(struct fb_balloon *fb, unsigned long start,
+		       unsigned long nr_pages, unsigned long *got);
 unsigned long fb_release_blocks_in(struct fb_balloon *fb, unsigned long start,
 				   unsigned long end, struct fb_tx *tx);
+bool fb_holds_blocks_in(struct fb_balloon *fb, unsigned long start,
+			unsigned long end);
 
 /* debugfs.c */
 void fb_debugfs_init(void);

@@ -22,17 +22,26 @@ static int fb_memory_notify(struct notifier_block *nb, unsigned long action,
 	struct fb_balloon *fb = container_of(nb, struct fb_balloon, mem_nb);
 	struct memory_notify *mn = arg;
 	unsigned long got;
+	int err;
 
 	if (action != MEM_GOING_OFFLINE)
 		return NOTIFY_OK;
-	got = fb_give_back_range(fb, mn->start_pfn, mn->nr_pages);
+	err = fb_give_back_range(fb, mn->start_pfn, mn->nr_pages, &got);
 	if (got) {
 		dev_info(&fb->vdev->dev,
 			 "memory going offline at pfn %#lx: %lu ballooned pages given back, refilling elsewhere\n",
 			 mn->start_pfn, got);
 		fb_queue_size_work(fb);
 	}
-	return NOTIFY_OK;
+	/*
+	 * Blocks we still hold there would make the core retry forever:
+	 * refuse instead, and the offlining fails with EBUSY.
+	 */
+	if (err)
+		dev_warn(&fb->vdev->dev,
+			 "memory at pfn %#lx cannot go offline now: balloon blocks there are busy\n",
+			 mn->start_pfn);
+	return notifier_from_errno(err);
 }
 
 int fb_hotplug_init(struct fb_balloon *fb)

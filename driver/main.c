@@ -265,8 +265,11 @@ static void fb_stop(struct fb_balloon *fb)
 		cancel_work_sync(&fb->hint_work);
 
 	fb_deflate_all(fb);
-	if (!fb->dead)
-		fb_update_actual(fb);
+	/*
+	 * Even a host that stopped answering may read the config space:
+	 * leave it the truth (nothing is ballooned) before the reset.
+	 */
+	fb_update_actual(fb);
 	fb_hint_return_all(fb);
 
 	virtio_reset_device(fb->vdev);
