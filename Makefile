@@ -12,6 +12,7 @@
 #   make install [DESTDIR=] [PREFIX=/usr/local]    / make uninstall
 #   make dkms-install [KVER=] / make dkms-uninstall
 #   make check [KERNELS="6.1 6.12"]                 guest test suite under QEMU
+#   make check-debug          the suite on the debug kernel (selftests/debug, built once)
 #   make demo [KERNELS=6.1]   boot a guest and watch fastballoon inflate and deflate
 #   make bench [KERNELS=...]  both drivers side by side (selftests/bench)
 #   make deps                 apt-install what check and bench need (root)
@@ -65,7 +66,7 @@ DKMS_FILES := Kbuild Makefile dkms.conf fastballoon.conf \
 DEPMOD = $(if $(DESTDIR),@echo "DESTDIR set: not running depmod",depmod -a $(KVER))
 
 .PHONY: all modules tools clean install uninstall dkms-files dkms-install \
-	dkms-uninstall deps check bench check-packaging demo
+	dkms-uninstall deps check check-debug bench check-packaging demo
 
 all: modules $(TOOLS)
 
@@ -138,6 +139,11 @@ deps:
 
 check: deps
 	$(call per_kernel,python3 selftests/qemu/run_tests.py)
+
+# The debug kernel (KASAN, kmemleak, lockdep; panic_on_warn): the first run
+# builds it into the cache (about 15 min on 2 idle cores).
+check-debug: deps
+	python3 selftests/qemu/run_tests.py --kernel 6.1-debug
 
 demo: deps
 	python3 selftests/demo.py $(if $(KERNELS),--kernel $(firstword $(KERNELS)))

@@ -14,6 +14,7 @@ fi
 
 pkgs=(build-essential libc6-dev kmod xz-utils cpio busybox-static
       qemu-system-x86 python3 dkms linux-source-6.1 perl
+      bc bison flex libssl-dev libelf-dev   # selftests/debug: the debug kernel
       clang libclang-rt-14-dev)
 
 missing() {

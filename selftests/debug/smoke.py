@@ -89,7 +89,7 @@ def main(argv=None):
     initrd = fbqemu.make_initramfs(k, os.path.join(work, "initrd.gz"),
                                    {fbqemu.FB_MODULE: b.ko})
     # The debug kernel brings its own words (panic_on_warn=1 kmemleak=on)
-    # once fbqemu honours KernelImage.cmdline (hooks.patch); say them here
+    # fbqemu honours KernelImage.cmdline; say them here
     # too, for a test bed without the hook.
     cmdline = getattr(k, "cmdline", "panic_on_warn=1")
     g = fbqemu.Guest(k, initrd, mem_mib=GUEST_MIB, driver=None,
@@ -132,7 +132,7 @@ def main(argv=None):
         print("# dmesg, fastballoon lines:\n" + fb_lines)
         # A PROVE_LOCKING kernel says "RCU lockdep checking is enabled." at
         # every boot, which fbqemu's "lockdep" pattern takes for a problem
-        # until hooks.patch narrows it.
+        # (fbqemu's pattern leaves it out).
         bad = [ln for ln in g.health(0)
                if "RCU lockdep checking is enabled" not in ln]
         if bad:

@@ -48,12 +48,18 @@ END_MARK = "@@FB-END"
 # Console lines that mean the kernel is unhappy.  Any of them fails the test
 # that was running when it appeared.
 HEALTH_PATTERNS = [
-    r"WARNING:", r"BUG:", r"Oops", r"Call Trace", r"lockdep",
+    # (not "RCU lockdep checking is enabled.", which a PROVE_LOCKING
+    # kernel prints at every boot)
+    r"WARNING:", r"BUG:", r"Oops", r"Call Trace", r"(?<!RCU )lockdep",
     r"possible circular locking", r"inconsistent lock state",
     r"INFO: task .* blocked", r"Kernel panic", r"general protection fault",
     r"Out of memory", r"Killed process", r"kernel BUG at",
     r"soft lockup", r"rcu_sched self-detected stall",
     r"rcu: INFO: .* stall",
+    # the debug kernel (selftests/debug): KASAN and lockdep say "BUG:" or
+    # "WARNING:" already; kmemleak and UBSAN do not.
+    r"suspected memory leak", r"Kernel memory leak detector disabled",
+    r"UBSAN:",
 ]
 _HEALTH_RE = re.compile("|".join("(?:%s)" % p for p in HEALTH_PATTERNS))
 
@@ -536,6 +542,9 @@ class Guest:
         self._cmd_buf = b""
         self._seq = 0
         self._saved_nr_huge = None
+        # A slow kernel (the debug kernel: KASAN, lockdep) stretches every
+        # timeout by this factor; what the tests assert does not change.
+        self.slow = getattr(kimg, "timeout_scale", 1)
 
     # -- lifecycle
 
@@ -581,6 +590,9 @@ class Guest:
     def kernel_cmdline(self):
         words = ["console=ttyS0", "panic=-1", "oops=panic", "rdinit=/init",
                  "fb.driver=%s" % (self.driver or "none")]
+        # What the kernel itself asks for (the debug kernel: panic_on_warn=1,
+        # kmemleak=on, pci=noacpi).
+        words += getattr(self.kimg, "cmdline", "").split()
         return " ".join(words + ([self.cmdline] if self.cmdline else []))
 
     def _reserve_hugepages(self):
@@ -604,6 +616,7 @@ class Guest:
 
     def boot(self, timeout=180):
         """Start QEMU and wait until the guest's agent answers."""
+        timeout *= self.slow
         if self.hugetlb:
             self._reserve_hugepages()
         open(self.console, "w").close()
@@ -706,6 +719,7 @@ class Guest:
         """Run @cmd with sh -c in the guest; return (status, output)."""
         if "\n" in cmd:
             raise ValueError("guest commands are one line")
+        timeout *= self.slow
         self._seq += 1
         tag = "%s %d " % (END_MARK, self._seq)
         self.cmd_sock.sendall(("%d %s\n" % (self._seq, cmd)).encode())
@@ -795,6 +809,7 @@ class Guest:
 
     def wait_balloon(self, guest_bytes, timeout=120, slack=0):
         """Wait until query-balloon reports @guest_bytes (+- @slack)."""
+        timeout *= self.slow
         deadline = time.monotonic() + timeout
         while True:
             actual = self.balloon_actual()

@@ -25,6 +25,8 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fbqemu  # noqa: E402
 import kernels  # noqa: E402
+sys.path.insert(0, os.path.join(fbqemu.REPO, "selftests", "debug"))
+import debugkernel  # noqa: E402
 from fbqemu import FbError, GuestDied, GuestTimeout  # noqa: E402
 
 PACKAGING_TEST = os.path.join(fbqemu.REPO, "selftests", "packaging",
@@ -1125,6 +1127,8 @@ def run_group(res, kimg, initrd, args, group, selected):
                     guest = None
             res.report(verdict, where, tname, detail, time.monotonic() - t0)
     finally:
+        if guest is not None and getattr(kimg, "kmemleak", False):
+            check_kmemleak(res, guest, kimg, name)
         if guest is not None:
             save_console(guest, kimg.series, name)
             if args.keep:
@@ -1132,11 +1136,41 @@ def run_group(res, kimg, initrd, args, group, selected):
             guest.shutdown()
 
 
+def check_kmemleak(res, guest, kimg, group):
+    """Debug kernel, at the end of a group's boot: unload fastballoon (its
+    leaks show once nothing of it holds the pointer), scan twice (objects
+    younger than 5 s are never reported) and fail "<group>/kmemleak" on any
+    report, or on a console problem meanwhile."""
+    if not guest.alive():
+        return
+    t0 = time.monotonic()
+    offset = guest.console_size()
+    try:
+        guest.run("rmmod %s" % fbqemu.FB_MODULE, timeout=180)
+        report = kimg.kmemleak_scan(guest)
+        verdict, detail = ("ok", "") if not report.strip() else (
+            "not ok", "kmemleak reports:\n" + report)
+    except FbError as e:
+        verdict, detail = "not ok", "%s: %s" % (type(e).__name__, e)
+    bad = guest.health(offset)
+    if bad:
+        verdict, detail = "not ok", "guest console: %s\n%s" % (
+            bad[0], "\n".join(bad[1:8]) + ("\n" + detail if detail else ""))
+    res.report(verdict, kimg.series, group + "/kmemleak", detail,
+               time.monotonic() - t0)
+
+
 def run_kernel(res, series, args, selected):
     t0 = time.monotonic()
     try:
-        pkg = kernels.resolve(series)
-        kimg = fbqemu.fetch_kernel(pkg, log=lambda s: print("# " + s, flush=True))
+        if series == debugkernel.SERIES:
+            # Built from linux-source-6.1 once, then cached (selftests/debug).
+            kimg = debugkernel.build(log=lambda s: print("# " + s, flush=True))
+            pkg = kimg.pkg
+        else:
+            pkg = kernels.resolve(series)
+            kimg = fbqemu.fetch_kernel(pkg, log=lambda s: print("# " + s,
+                                                                flush=True))
     except (LookupError, FbError, subprocess.CalledProcessError) as e:
         res.report("not ok", series, "kernel", "cannot get the kernel: %s" % e)
         return
@@ -1233,7 +1267,9 @@ def run_tool_tests(res):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kernel", default="all",
-                    choices=list(kernels.SERIES) + ["all"])
+                    choices=list(kernels.SERIES) + [debugkernel.SERIES, "all"],
+                    help="all: the Debian kernels; %s (built once, about "
+                    "15 min) only when named" % debugkernel.SERIES)
     ap.add_argument("--driver", default="fastballoon",
                     choices=["fastballoon", "virtio_balloon"])
     ap.add_argument("-k", dest="substr", default="",
@@ -1252,9 +1288,12 @@ def main(argv=None):
         t for g in GROUPS if args.substr in g[0] for t, _ in g[4]}
     t0 = time.monotonic()
     res = Results()
-    if args.substr in "host/packaging":
+    # The host tests do not depend on the kernel: a debug kernel run
+    # (make check-debug, after make check) does not repeat them.
+    host = args.kernel != debugkernel.SERIES
+    if host and args.substr in "host/packaging":
         run_packaging(res)
-    if args.substr in "host/balloonctl":
+    if host and args.substr in "host/balloonctl":
         run_tool_tests(res)
     for series in kernels.series_list(args.kernel):
         run_kernel(res, series, args, selected)
