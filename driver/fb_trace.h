@@ -12,8 +12,11 @@
 
 #include <linux/tracepoint.h>
 
-/* One inflate pass: asked for @want pages, got @blocks blocks + @small. */
-TRACE_EVENT(fb_inflate,
+/*
+ * One inflate or deflate pass: asked for @want pages, moved @blocks whole
+ * blocks and @small single pages, in @us.
+ */
+DECLARE_EVENT_CLASS(fb_pass,
 	TP_PROTO(int dev, unsigned long want, unsigned long blocks,
 		 unsigned long small, unsigned long us),
 	TP_ARGS(dev, want, blocks, small, us),
@@ -36,28 +39,16 @@ TRACE_EVENT(fb_inflate,
 		  __entry->us)
 );
 
-/* One deflate pass: asked for @want pages, gave back @blocks + @small. */
-TRACE_EVENT(fb_deflate,
+DEFINE_EVENT(fb_pass, fb_inflate,
 	TP_PROTO(int dev, unsigned long want, unsigned long blocks,
 		 unsigned long small, unsigned long us),
-	TP_ARGS(dev, want, blocks, small, us),
-	TP_STRUCT__entry(
-		__field(int, dev)
-		__field(unsigned long, want)
-		__field(unsigned long, blocks)
-		__field(unsigned long, small)
-		__field(unsigned long, us)
-	),
-	TP_fast_assign(
-		__entry->dev = dev;
-		__entry->want = want;
-		__entry->blocks = blocks;
-		__entry->small = small;
-		__entry->us = us;
-	),
-	TP_printk("dev=%d want=%lu blocks=%lu small=%lu us=%lu",
-		  __entry->dev, __entry->want, __entry->blocks, __entry->small,
-		  __entry->us)
+	TP_ARGS(dev, want, blocks, small, us)
+);
+
+DEFINE_EVENT(fb_pass, fb_deflate,
+	TP_PROTO(int dev, unsigned long want, unsigned long blocks,
+		 unsigned long small, unsigned long us),
+	TP_ARGS(dev, want, blocks, small, us)
 );
 
 /* One pageblock evacuation: @ret is 0 or alloc_contig_range()'s error. */
