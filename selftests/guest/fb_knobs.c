@@ -95,33 +95,6 @@ static unsigned long long fb_get_ull(const char *grp, const char *name)
 }
 
 /*
- * The fastballoon group of the balloon device into @grp; NULL, or why there
- * is none to test.
- */
-static const char *fb_bound_group(char *grp, size_t len)
-{
-	static char why[300];
-	char dev[256], drv[512], link[512];
-	ssize_t n;
-
-	grp[0] = '\0';
-	if (fb_find_balloon(dev, sizeof(dev)))
-		return "no virtio-balloon device";
-	snprintf(drv, sizeof(drv), "%s/driver", dev);
-	n = readlink(drv, link, sizeof(link) - 1);
-	if (n < 0)
-		return "balloon device not bound";
-	link[n] = '\0';
-	if (strcmp(strrchr(link, '/') + 1, FB_DRIVER_NAME)) {
-		snprintf(why, sizeof(why), "balloon device bound to %s",
-			 strrchr(link, '/') + 1);
-		return why;
-	}
-	snprintf(grp, len, "%s/" FB_SYSFS_GROUP, dev);
-	return NULL;
-}
-
-/*
  * After a refused write, is there a new kernel log record naming the driver
  * and the knob?  @fd is /dev/kmsg opened non-blocking at its end.
  */

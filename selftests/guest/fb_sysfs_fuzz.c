@@ -180,28 +180,6 @@ static void fb_set_ull(const char *name, unsigned long long v)
 		ksft_exit_fail_msg("cannot set %s to %s\n", name, s);
 }
 
-static const char *fb_bound_group(void)
-{
-	static char why[300];
-	char dev[256], drv[512], link[512];
-	ssize_t n;
-
-	if (fb_find_balloon(dev, sizeof(dev)))
-		return "no virtio-balloon device";
-	snprintf(drv, sizeof(drv), "%s/driver", dev);
-	n = readlink(drv, link, sizeof(link) - 1);
-	if (n < 0)
-		return "balloon device not bound";
-	link[n] = '\0';
-	if (strcmp(strrchr(link, '/') + 1, FB_DRIVER_NAME)) {
-		snprintf(why, sizeof(why), "balloon device bound to %s",
-			 strrchr(link, '/') + 1);
-		return why;
-	}
-	snprintf(grp, sizeof(grp), "%s/" FB_SYSFS_GROUP, dev);
-	return NULL;
-}
-
 /* Open every file of the group; each uapi name must be one of them. */
 static void fb_open_group(void)
 {
@@ -619,7 +597,7 @@ int main(void)
 	size_t len;
 
 	ksft_print_header();
-	why = fb_bound_group();
+	why = fb_bound_group(grp, sizeof(grp));
 	if (why)
 		ksft_exit_skip("%s\n", why);
 	seed = fb_env_ul("FB_SEED", (unsigned long)time(NULL) ^ getpid() << 16);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/fastballoon.h>
 #include <sys/mman.h>
 
 #define FB_VIRTIO_DEVICES	"/sys/bus/virtio/devices"
@@ -92,6 +93,33 @@ static inline int fb_find_balloon(char *path, size_t len)
 	}
 	closedir(d);
 	return ret;
+}
+
+/*
+ * The fastballoon group of the balloon device ("/sys/.../virtioN/fastballoon")
+ * into @grp, or why there is none (a static string; @grp is then "").
+ */
+static inline const char *fb_bound_group(char *grp, size_t len)
+{
+	static char why[300];
+	char dev[256], drv[512], link[512];
+	ssize_t n;
+
+	grp[0] = '\0';
+	if (fb_find_balloon(dev, sizeof(dev)))
+		return "no virtio-balloon device";
+	snprintf(drv, sizeof(drv), "%s/driver", dev);
+	n = readlink(drv, link, sizeof(link) - 1);
+	if (n < 0)
+		return "balloon device not bound";
+	link[n] = '\0';
+	if (strcmp(strrchr(link, '/') + 1, FB_DRIVER_NAME)) {
+		snprintf(why, sizeof(why), "balloon device bound to %s",
+			 strrchr(link, '/') + 1);
+		return why;
+	}
+	snprintf(grp, len, "%s/" FB_SYSFS_GROUP, dev);
+	return NULL;
 }
 
 /* An anonymous mapping of @mib MiB, or NULL. */

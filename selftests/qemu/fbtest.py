@@ -248,3 +248,18 @@ def deflate_and_check(c, base_memtotal):
     if fb:
         check(fb["actual_pages"] == 0, "actual_pages %d after deflate",
               fb["actual_pages"])
+
+
+def settled_balloon(c, timeout=180, quiet=3):
+    """Wait until query-balloon has not moved for @quiet seconds; its value."""
+    last, since = None, time.monotonic()
+    deadline = since + timeout
+    while True:
+        now = c.g.balloon_actual()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+        check(time.monotonic() < deadline, "balloon still moving after %d s",
+              timeout)
+        time.sleep(0.25)

@@ -40,7 +40,7 @@ from fbtest import (  # noqa: E402,F401
     Ctx, FB_ATTRS, FB_NUM, FULL, F_DEFLATE_ON_OOM, F_FREE_PAGE_HINT,
     F_MUST_TELL_HOST, F_PAGE_POISON, F_REPORTING, F_STATS_VQ, Fail, GUEST_MIB,
     KIB, KNOBS, KSFT_SKIP, MIB, PAGES_PER_MIB, SHRINKER_RELEASED, Skip,
-    _last_lines, check, deflate_and_check, fastballoon_only,
+    _last_lines, check, settled_balloon, deflate_and_check, fastballoon_only,
     inflate_and_check, wait_for,
 )
 
@@ -720,21 +720,6 @@ def t_guest_target(c):
     c.note.append("RSS -%d MiB" % (rss0 - rss1))
 
 
-def _settled_balloon(c, timeout=180, quiet=3):
-    """Wait until query-balloon has not moved for @quiet seconds."""
-    last, since = None, time.monotonic()
-    deadline = since + timeout
-    while True:
-        now = c.g.balloon_actual()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return now
-        check(time.monotonic() < deadline, "balloon still moving after %d s",
-              timeout)
-        time.sleep(0.25)
-
-
 @fastballoon_only
 def t_floor(c):
     """floor_pages: the host asks for more than RAM - floor, the balloon
@@ -751,7 +736,7 @@ def t_floor(c):
         # balloon may rest above the floor until the hold ends.
         deadline = time.monotonic() + 120
         while True:
-            held = FULL - _settled_balloon(c)
+            held = FULL - settled_balloon(c)
             avail = c.meminfo()["MemAvailable"] // KIB
             if avail <= floor_mib + 64 or time.monotonic() > deadline:
                 break

@@ -14,7 +14,8 @@ import time
 
 from fbtest import (
     FB_ATTRS, FULL, F_DEFLATE_ON_OOM, Fail, KIB, MIB, PAGES_PER_MIB,
-    _last_lines, check, fastballoon_only, inflate_and_check, wait_for,
+    _last_lines, check, fastballoon_only, inflate_and_check, settled_balloon,
+    wait_for,
 )
 
 # Load: targets thrown at the guest, and how much it may take.  The storm
@@ -275,21 +276,6 @@ def t_stress_flap(c):
                       (FULL - lo) // MIB, (FULL - last) // MIB, took))
 
 
-def _settled(c, timeout=180, quiet=3):
-    """query-balloon has not moved for @quiet seconds; its value."""
-    last, since = None, time.monotonic()
-    deadline = since + timeout
-    while True:
-        now = c.g.balloon_actual()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return now
-        check(time.monotonic() < deadline, "balloon still moving after %d s",
-              timeout)
-        time.sleep(0.25)
-
-
 def _fb_steady(c, tries=20):
     """fastballoon's attributes read while query-balloon stood still (the
     same before and after), with the guest size it showed."""
@@ -329,7 +315,7 @@ def t_stress_huge_target(c):
     kills0 = _oom_kills(c)
     t0 = time.monotonic()
     c.g.set_balloon(1)
-    guest = _settled(c)
+    guest = settled_balloon(c)
     t_full = time.monotonic() - t0
     fb, guest = _held_below_ram(c)
     check(fb["target_pages"] == FULL // 4096 - 1, "target_pages %d, want %d",
@@ -346,7 +332,7 @@ def t_stress_huge_target(c):
     with c.tuned(floor=floor_mib * PAGES_PER_MIB):
         t0 = time.monotonic()
         c.g.set_balloon(1)
-        _settled(c)
+        settled_balloon(c)
         t_floor = time.monotonic() - t0
         low, t1 = None, time.monotonic()
         while time.monotonic() - t1 < watch_s:
