@@ -338,7 +338,16 @@ void fb_heal_func(struct work_struct *work)
 	    READ_ONCE(fb->cfg.max_order) < FB_BLOCK_ORDER)
 		return;
 
-	mutex_lock(&fb->lock);
+	/*
+	 * Healing is never urgent: with the lock taken (an inflate, a deflate,
+	 * a pressure release) come back in heal_ms rather than hold a shared
+	 * workqueue's worker for as long as that takes.
+	 */
+	if (!mutex_trylock(&fb->lock)) {
+		fb->dbg.heal_busy++;
+		fb_queue_heal(fb);
+		return;
+	}
 	deadline = jiffies + msecs_to_jiffies(READ_ONCE(fb->cfg.defrag_ms));
 	for (i = 0; i < FB_HEAL_TRADES_PER_PASS; i++) {
 		if (fb->dead || READ_ONCE(fb->pressure_hold) ||

@@ -54,6 +54,7 @@ static int fb_state_show(struct seq_file *m, void *unused)
 	seq_puts(m, "  (<1 <4 <16 <64 <256 >=256 ms)\n");
 	seq_printf(m, "floor_stops: %lu\n", d->floor_stops);
 	seq_printf(m, "limit_waits: %lu\n", d->limit_waits);
+	seq_printf(m, "heal_busy: %lu\n", d->heal_busy);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(fb_state);

@@ -156,6 +156,7 @@ enum fb_release_reason {
  * @defrag_hist: evacuation attempts by duration.
  * @floor_stops: inflate passes cut short by the floor.
  * @limit_waits: pauses the inflate rate limit imposed.
+ * @heal_busy: heal passes put off because the balloon lock was taken.
  */
 struct fb_debug {
 	unsigned long blocks_free;
@@ -164,6 +165,7 @@ struct fb_debug {
 	unsigned long defrag_hist[FB_DEFRAG_HIST];
 	unsigned long floor_stops;
 	unsigned long limit_waits;
+	unsigned long heal_busy;
 };
 
 /**
