@@ -63,8 +63,9 @@ class DebugPkg:
         self.headers_dir = tree
 
 
-class DebugKernel:
-    """The built debug kernel, shaped like fbqemu.KernelImage, plus what the
+class DebugKernel(fbqemu.KernelImage):
+    """The built debug kernel: a KernelImage (vmlinuz and modules/ under
+    @root; virtio is built in, so its virtio_stack is empty) plus what the
     test bed should do differently with it."""
 
     # Kernel command line words the guest gets on top of the test bed's:
@@ -83,25 +84,10 @@ class DebugKernel:
     timeout_scale = 4
 
     def __init__(self, root, info):
-        self.root = root
         self.info = info                 # build-info.json
-        self.kver = info["kver"]
-        self.series = SERIES
         self.tree = os.path.join(root, TOP)
-        self.pkg = DebugPkg(self.kver, self.tree, info["source_version"])
-        self.vmlinuz = os.path.join(root, "vmlinuz")
-        self.modules = {}
-        for ko in sorted(glob.glob(os.path.join(root, "modules", "*.ko"))):
-            self.modules[os.path.basename(ko)[:-3]] = ko
-
-    @property
-    def virtio_stack(self):
-        """Built in here: nothing to load before a balloon driver."""
-        return [m for m in fbqemu.VIRTIO_STACK if m in self.modules]
-
-    @property
-    def headers_dir(self):
-        return self.tree
+        super().__init__(DebugPkg(info["kver"], self.tree,
+                                  info["source_version"]), root)
 
     @staticmethod
     def kmemleak_scan(guest):
