@@ -238,6 +238,15 @@ def inflate_and_check(c, balloon_mib, memtotal_drops=True, timeout=180):
     return took
 
 
+def ram_mib(c):
+    """MemTotal in MiB, read with the balloon empty: what a test sizes its
+    deepest balloon or biggest program from.  A debug kernel's guest has
+    some 300 MiB less of the same 2 GiB (KASAN's shadow, a bigger kernel)."""
+    check(c.g.balloon_actual() == FULL, "ram_mib() with the balloon at %d MiB",
+          c.g.balloon_actual() // MIB)
+    return c.meminfo()["MemTotal"] // KIB
+
+
 def deflate_and_check(c, base_memtotal):
     c.g.set_balloon(FULL)
     c.g.wait_balloon(FULL, timeout=120)

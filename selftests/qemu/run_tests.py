@@ -41,7 +41,7 @@ from fbtest import (  # noqa: E402,F401
     F_MUST_TELL_HOST, F_PAGE_POISON, F_REPORTING, F_STATS_VQ, Fail, GUEST_MIB,
     KIB, KNOBS, KSFT_SKIP, MIB, PAGES_PER_MIB, SHRINKER_RELEASED, Skip,
     _last_lines, check, settled_balloon, deflate_and_check, fastballoon_only,
-    inflate_and_check, wait_for,
+    inflate_and_check, ram_mib, wait_for,
 )
 
 def t_inflate_deflate(c):
@@ -271,8 +271,11 @@ def t_deflate_on_oom(c):
     """Balloon leaves ~300 MiB; allocating 800 MiB succeeds, no OOM kill."""
     c.reset()
     kills0 = c.g.vmstat()["oom_kill"]
-    left = 300 * MIB
-    inflate_and_check(c, GUEST_MIB - 300, memtotal_drops=False, timeout=300)
+    # 2 GiB - 300 MiB ballooned; on the debug kernel, whose MemTotal is
+    # some 300 MiB smaller, all but 240 MiB of MemTotal.
+    balloon_mib = min(GUEST_MIB - 300, ram_mib(c) - 240)
+    left = FULL - balloon_mib * MIB
+    inflate_and_check(c, balloon_mib, memtotal_drops=False, timeout=300)
     fb0 = c.fb()
     shr0 = c.fb_attr(SHRINKER_RELEASED)
     avail = c.meminfo()["MemAvailable"] * KIB
@@ -387,7 +390,8 @@ def t_range_path(c):
           "%r (surrender_path %r)", fb0["surrender_path_active"],
           fb0["surrender_path"])
     base = c.meminfo()["MemTotal"]
-    c.ksft("fb_touch", {"FB_MIB": 1536})
+    # Touch 1.5 GiB (less on the debug kernel: all but 400 MiB of MemTotal).
+    c.ksft("fb_touch", {"FB_MIB": min(1536, base // KIB - 400)})
     inflate_and_check(c, 1024)
     fb1 = c.fb()
     ranged = fb1["ranged_pages_total"] - fb0["ranged_pages_total"]
@@ -1051,10 +1055,15 @@ class Results:
         return s
 
 
-def save_console(guest, series, group):
+def save_console(guest, series, group, test=None):
+    """Copy the guest's console log to the cache's logs/: one per group
+    (<series>-<group>-console.log, the last boot's), and one per failed
+    test (<series>-<group>-<test>-console.log), which the group's next
+    boot does not overwrite."""
     logs = os.path.join(fbqemu.cache_dir(), "logs")
     os.makedirs(logs, exist_ok=True)
-    dst = os.path.join(logs, "%s-%s-console.log" % (series, group))
+    dst = os.path.join(logs, "%s-%s-console.log" % (
+        series, group + ("-" + test if test else "")))
     try:
         shutil.copy(guest.console, dst)
     except OSError:
@@ -1106,7 +1115,7 @@ def run_group(res, kimg, initrd, args, group, selected):
                         bad[1:8]) + ("\n" + detail if detail else ""))
                 if verdict == "not ok":
                     # A failed test may leave anything behind: start afresh.
-                    log = save_console(guest, kimg.series, name)
+                    log = save_console(guest, kimg.series, name, tname)
                     guest.shutdown()
                     detail += "\nconsole log: %s" % log
                     guest = None
@@ -1145,7 +1154,9 @@ def check_kmemleak(res, guest, kimg, group):
                time.monotonic() - t0)
 
 
-def run_kernel(res, series, args, selected):
+def run_kernel(res, series, args, selected, gate=None):
+    """Every selected test on one kernel.  @gate(group), when given, says
+    before each group why not to run it (None: run it)."""
     t0 = time.monotonic()
     try:
         if series == debugkernel.SERIES:
@@ -1200,8 +1211,64 @@ def run_kernel(res, series, args, selected):
             res.report("not ok", series, t, "no initramfs: %s" % e)
         return
     for group in GROUPS:
+        why = gate(group) if gate else None
+        if why:
+            for t, _ in group[4]:
+                if t in selected:
+                    res.report("skip", series, t, why)
+            continue
         run_group(res, kimg, initrd, args, group, selected)
     print("# %s: %.0f s" % (series, time.monotonic() - t0), flush=True)
+
+
+# The debug kernel in make check: what its build and each group took on the
+# 2-core machine (TCG, idle), with a margin; a group starts only if the time
+# left in --budget covers its figure here.
+DEBUG_BUILD_S = 1500
+DEBUG_GROUP_S = {}
+DEBUG_GROUP_DEFAULT_S = 600
+
+
+def run_debug_groups(res, args, selected, t0):
+    """The groups named by --debug-groups on the debug kernel, each one only
+    while the --budget (minutes from @t0) has room for it; what does not
+    fit is reported as skipped, with the reason."""
+    wanted = [g for g in args.debug_groups.split(",") if g]
+    known = [g[0] for g in GROUPS]
+    for g in wanted:
+        if g not in known:
+            res.report("not ok", debugkernel.SERIES, "groups",
+                       "--debug-groups: no group %r (groups: %s)" % (
+                           g, ", ".join(known)))
+            return
+    sel = {"build"} & selected | {
+        t for g in GROUPS if g[0] in wanted for t, _ in g[4]} & selected
+
+    def left():
+        return args.budget * 60 - (time.monotonic() - t0) if args.budget \
+            else float("inf")
+
+    need = (0 if debugkernel.cached() else DEBUG_BUILD_S) + min(
+        DEBUG_GROUP_S.get(g, DEBUG_GROUP_DEFAULT_S) for g in wanted)
+    if left() < need:
+        why = ("the debug kernel: %.0f of the %.0f min budget left, %s "
+               "needs %.0f" % (max(0, left()) / 60, args.budget,
+                               "its build and a group" if need > 900 else
+                               "its smallest group", need / 60))
+        for t in sorted(sel):
+            res.report("skip", debugkernel.SERIES, t, why)
+        return
+
+    def gate(group):
+        if group[0] not in wanted:
+            return None      # not selected: run_group runs nothing of it
+        est = DEBUG_GROUP_S.get(group[0], DEBUG_GROUP_DEFAULT_S)
+        if left() < est:
+            return ("%.0f of the %.0f min budget left, the group needs "
+                    "about %.0f on the debug kernel" % (
+                        max(0, left()) / 60, args.budget, est / 60))
+        return None
+    run_kernel(res, debugkernel.SERIES, args, sel, gate)
 
 
 def run_packaging(res):
@@ -1262,6 +1329,14 @@ def main(argv=None):
                     "contains SUBSTRING")
     ap.add_argument("--keep", action="store_true",
                     help="keep the guests' work directories (console logs)")
+    ap.add_argument("--debug-groups", default="", metavar="G1,G2",
+                    help="after the --kernel run, also run these groups on "
+                    "the debug kernel (%s), each only if --budget leaves "
+                    "time for it" % debugkernel.SERIES)
+    ap.add_argument("--budget", type=float, default=0, metavar="MIN",
+                    help="minutes the whole run may take (0: no limit); "
+                    "a --debug-groups group that would not finish within it "
+                    "is skipped, and says so")
     ap.add_argument("--list", action="store_true", help="list tests and exit")
     args = ap.parse_args(argv)
 
@@ -1282,6 +1357,8 @@ def main(argv=None):
         run_tool_tests(res)
     for series in kernels.series_list(args.kernel):
         run_kernel(res, series, args, selected)
+    if args.debug_groups:
+        run_debug_groups(res, args, selected, t0)
     print("# wall time %.0f s (driver %s)" % (time.monotonic() - t0, args.driver))
     print(res.summary())
     return 1 if res.n["not ok"] else 0

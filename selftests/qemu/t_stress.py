@@ -14,8 +14,8 @@ import time
 
 from fbtest import (
     FB_ATTRS, FULL, F_DEFLATE_ON_OOM, Fail, KIB, MIB, PAGES_PER_MIB,
-    _last_lines, check, fastballoon_only, inflate_and_check, settled_balloon,
-    wait_for,
+    _last_lines, check, fastballoon_only, inflate_and_check, ram_mib,
+    settled_balloon, wait_for,
 )
 
 # Load: targets thrown at the guest, and how much it may take.  The storm
@@ -25,12 +25,17 @@ STORM_TARGETS = 600
 STORM_S = 30
 STORM_MAX_S = 55
 STORM_MAX_MIB = 1536            # ballooned, at most
-# At HOLD_AT seconds into the storm it asks for 1.25-1.5 GiB and waits
-# HOLD_S (the time an inflate that deep takes here, with fb_churn running),
-# so that the balloon gets deep while fb_churn holds up to 576 MiB: with
+# ... and at most all but this much of MemTotal: the debug kernel's guest
+# has some 300 MiB less of the same 2 GiB, and the same storm would leave it
+# 300 MiB less room (on the Debian kernels the cap above is the lower one).
+RAM_SPARE_MIB = 400
+# At HOLD_AT seconds into the storm it asks for 5/6 of the maximum to all
+# of it (1.25-1.5 GiB) and waits HOLD_S (the time an inflate that deep
+# takes here, with fb_churn running), so that the balloon gets deep while fb_churn holds up to 576 MiB: with
 # the kernel's own that is more than the guest has left, and deflate-on-oom
 # must give memory back without anyone being killed.
 HOLD_AT, HOLD_S = (6, 18), 6
+HOLD_FRACTION = 5 / 6           # deep: 5/6 of the storm's maximum at least
 CHURN_ANON_MIB = 448            # fb_churn: anonymous memory at most
 CHURN_FILE_MIB = 128            # fb_churn: tmpfs files at most
 # Flapping: two far-apart targets, 5-10 ms apart, for this long.
@@ -82,8 +87,18 @@ def _ksft_ok(out):
 
 
 def _quiesce(c):
-    """Drop clean caches and dentries so that MemFree means what is free."""
-    c.g.sh("sync; echo 3 > /proc/sys/vm/drop_caches; sleep 1")
+    """Drop clean caches and dentries, and shrink every slab cache, so that
+    MemFree means what is free.  Shrinking also empties KASAN's quarantine
+    of that cache (the debug kernel keeps freed objects there, up to 1/32
+    of RAM, before their pages go back)."""
+    c.g.sh("sync; echo 3 > /proc/sys/vm/drop_caches; "
+           "for f in /sys/kernel/slab/*/shrink; do echo 1 > $f; done "
+           "2>/dev/null; sleep 1")
+
+
+def _deepest_mib(c, cap):
+    """@cap MiB ballooned, or less on a guest with less RAM."""
+    return min(cap, ram_mib(c) - RAM_SPARE_MIB)
 
 
 def _oom_kills(c):
@@ -134,17 +149,17 @@ def _released(fb1, fb0):
         "floor_released_pages_total"))
 
 
-def _storm_value(rnd):
-    """A guest size between FULL - STORM_MAX_MIB and FULL: mostly any 4 KiB
-    page count, sometimes whole 2 MiB blocks, sometimes an extreme."""
+def _storm_value(rnd, mx):
+    """A guest size between FULL - @mx MiB and FULL: mostly any 4 KiB page
+    count, sometimes whole 2 MiB blocks, sometimes an extreme."""
     r = rnd.random()
     if r < 0.05:
         return FULL
     if r < 0.10:
-        return FULL - STORM_MAX_MIB * MIB
+        return FULL - mx * MIB
     if r < 0.30:
-        return FULL - rnd.randint(0, STORM_MAX_MIB // 2) * 2 * MIB
-    return FULL - rnd.randint(0, STORM_MAX_MIB * PAGES_PER_MIB) * 4096
+        return FULL - rnd.randint(0, mx // 2) * 2 * MIB
+    return FULL - rnd.randint(0, mx * PAGES_PER_MIB) * 4096
 
 
 def t_stress_load(c):
@@ -173,6 +188,7 @@ def t_stress_load(c):
     seed = _seed()
     rnd = random.Random(seed)
     kills0 = _oom_kills(c)
+    mx = _deepest_mib(c, STORM_MAX_MIB)
     env = "FB_MIB=%d FB_FILE_MIB=%d FB_SEED=%d" % (CHURN_ANON_MIB,
                                                    CHURN_FILE_MIB, seed)
     # Warm-up: what fb_churn makes the kernel grow once is in the baseline.
@@ -192,10 +208,10 @@ def t_stress_load(c):
             break
         deep = holds < len(HOLD_AT) and now - t0 >= HOLD_AT[holds]
         if deep:
-            last = FULL - rnd.randint(1280 * PAGES_PER_MIB,
-                                      STORM_MAX_MIB * PAGES_PER_MIB) * 4096
+            last = FULL - rnd.randint(int(mx * HOLD_FRACTION) * PAGES_PER_MIB,
+                                      mx * PAGES_PER_MIB) * 4096
         else:
-            last = _storm_value(rnd)
+            last = _storm_value(rnd, mx)
         c.g.set_balloon(last)
         thrown += 1
         if deep or thrown % 20 == 0:
@@ -253,7 +269,8 @@ def t_stress_flap(c):
     seed = _seed()
     rnd = random.Random(seed)
     kills0 = _oom_kills(c)
-    vals = (FULL - FLAP_LOW_MIB * MIB, FULL - FLAP_HIGH_MIB * MIB)
+    vals = (FULL - FLAP_LOW_MIB * MIB,
+            FULL - _deepest_mib(c, FLAP_HIGH_MIB) * MIB)
     n, lo, hi = 0, FULL, 0
     t0 = time.monotonic()
     while time.monotonic() - t0 < FLAP_S or n % 2:
