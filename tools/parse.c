@@ -66,6 +66,12 @@ static enum fbp_err fbp_parse_dec(const char **sp, struct fbp_dec *d)
 	return FBP_OK;
 }
 
+/* A number at the start of @*sp (NULL is empty), as fbp_parse_dec(). */
+static enum fbp_err fbp_number(const char **sp, struct fbp_dec *d)
+{
+	return *sp ? fbp_parse_dec(sp, d) : FBP_EMPTY;
+}
+
 /* @d * @mult, exactly: FBP_FRACTION if the product is not whole. */
 static enum fbp_err fbp_dec_mul(const struct fbp_dec *d, uint64_t mult,
 				uint64_t *out)
@@ -162,9 +168,7 @@ enum fbp_err fbp_parse_pages(const char *s, unsigned int flags,
 	uint64_t bytes;
 	int shift;
 
-	if (!s)
-		return FBP_EMPTY;
-	err = fbp_parse_dec(&s, &d);
+	err = fbp_number(&s, &d);
 	if (err)
 		return err;
 
@@ -214,9 +218,7 @@ enum fbp_err fbp_parse_uint(const char *s, uint64_t *val)
 	struct fbp_dec d;
 	enum fbp_err err;
 
-	if (!s)
-		return FBP_EMPTY;
-	err = fbp_parse_dec(&s, &d);
+	err = fbp_number(&s, &d);
 	if (err)
 		return err;
 	if (*s)
@@ -227,36 +229,35 @@ enum fbp_err fbp_parse_uint(const char *s, uint64_t *val)
 	return FBP_OK;
 }
 
-enum fbp_err fbp_parse_ms(const char *s, uint64_t *ms)
+/*
+ * A duration in milliseconds: "N" means N * @bare ms; "Ns" seconds; "Nms"
+ * only where a bare number is milliseconds too (@bare 1).
+ */
+static enum fbp_err fbp_parse_time(const char *s, uint64_t bare, uint64_t *ms)
 {
 	struct fbp_dec d;
 	enum fbp_err err;
 
-	if (!s)
-		return FBP_EMPTY;
-	err = fbp_parse_dec(&s, &d);
+	err = fbp_number(&s, &d);
 	if (err)
 		return err;
-	if (*s == '\0' || strcmp(s, "ms") == 0)
+	if (*s == '\0')
+		return fbp_dec_mul(&d, bare, ms);
+	if (bare == 1 && strcmp(s, "ms") == 0)
 		return fbp_dec_mul(&d, 1, ms);
 	if (strcmp(s, "s") == 0)
 		return fbp_dec_mul(&d, 1000, ms);
 	return FBP_UNIT;
 }
 
+enum fbp_err fbp_parse_ms(const char *s, uint64_t *ms)
+{
+	return fbp_parse_time(s, 1, ms);
+}
+
 enum fbp_err fbp_parse_seconds(const char *s, uint64_t *ms)
 {
-	struct fbp_dec d;
-	enum fbp_err err;
-
-	if (!s)
-		return FBP_EMPTY;
-	err = fbp_parse_dec(&s, &d);
-	if (err)
-		return err;
-	if (strcmp(s, "s") != 0 && *s != '\0')
-		return FBP_UNIT;
-	return fbp_dec_mul(&d, 1000, ms);
+	return fbp_parse_time(s, 1000, ms);
 }
 
 char *fbp_format_size(char *buf, size_t len, uint64_t pages,
