@@ -406,6 +406,7 @@ int fb_init_vqs(struct fb_balloon *fb);
 void fb_del_vqs(struct fb_balloon *fb);
 int fb_alloc_bufs(struct fb_balloon *fb);
 void fb_free_bufs(struct fb_balloon *fb);
+void fb_reclaim_bufs(struct fb_balloon *fb);
 void fb_tx_begin(struct fb_tx *tx, struct fb_balloon *fb, enum fb_vq q);
 void fb_tx_pfn(struct fb_tx *tx, unsigned long pfn);
 void fb_tx_block(struct fb_tx *tx, unsigned long pfn, bool chain);

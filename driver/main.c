@@ -274,6 +274,7 @@ static void fb_stop(struct fb_balloon *fb)
 
 	virtio_reset_device(fb->vdev);
 	fb_release_all_untold(fb);
+	fb_reclaim_bufs(fb);
 	fb_del_vqs(fb);
 }
 

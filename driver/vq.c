@@ -81,9 +81,8 @@ int fb_alloc_bufs(struct fb_balloon *fb)
 }
 
 /*
- * Only called with every buffer back on the free list; a buffer a dead host
- * kept is leaked on purpose, since the host may still write it... it won't
- * read it any more, but we can't know that.
+ * Frees the free list: called after fb_reclaim_bufs(), or before the
+ * queues ever held a buffer.
  */
 void fb_free_bufs(struct fb_balloon *fb)
 {
@@ -104,6 +103,26 @@ static void fb_put_buf(struct fb_balloon *fb, struct fb_buf *buf)
 	fb->free_bufs = buf;
 	if (pair)
 		fb_put_buf(fb, pair);
+}
+
+/*
+ * After a device reset the device owns no buffer any more: take back the
+ * ones a host that stopped answering (or a queue that broke) still held,
+ * so that they are reused after a restore and freed on remove. Must run
+ * between the reset and deleting the queues.
+ */
+void fb_reclaim_bufs(struct fb_balloon *fb)
+{
+	static const unsigned int qs[] = { FB_VQ_INFLATE, FB_VQ_DEFLATE };
+	struct fb_buf *buf;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(qs); i++) {
+		if (!fb->vqs[qs[i]])
+			continue;
+		while ((buf = virtqueue_detach_unused_buf(fb->vqs[qs[i]])))
+			fb_put_buf(fb, buf);
+	}
 }
 
 /*
