@@ -16,8 +16,8 @@ import threading
 import time
 
 from fbtest import (
-    FULL, KIB, MIB, PAGES_PER_MIB, Skip, check, deflate_and_check,
-    fastballoon_only, inflate_and_check, wait_for,
+    FULL, KIB, MIB, PAGES_PER_MIB, Skip, check, deepest_mib,
+    deflate_and_check, fastballoon_only, inflate_and_check, wait_for,
 )
 
 # An rmmod or unbind that empties the balloon must be done within this,
@@ -153,6 +153,7 @@ def t_hot_unplug(c):
     driver's remove empties the balloon first), MemTotal is whole; device_add
     it back: the driver binds to it and works."""
     c.reset()
+    deep = deepest_mib(c, 1536)
     mi0, free0 = c.meminfo(), c.free_kib()
     base = mi0["MemTotal"]
     # The least MemTotal the guest showed before the device left: the
@@ -168,14 +169,14 @@ while [ -e $dev ]; do
 done
 echo $min
 """ % (WATCH_S, base, _DEADLINE % "the device never left"), WATCH_S + 30)
-    c.g.set_balloon(FULL - 1536 * MIB)
+    c.g.set_balloon(FULL - deep * MIB)
     wait_for(lambda: c.g.ballooned_bytes() >= 128 * MIB, 60, 0.05,
              what="the inflate to start")
     t = time.monotonic()
     c.g.unplug_balloon(timeout=60)
     gone = time.monotonic() - t
     top = _mib(base - int(peak()))
-    check(top < 1536, "the inflate had finished (%d MiB) before the device "
+    check(top < deep, "the inflate had finished (%d MiB) before the device "
           "left: nothing was interrupted", top)
     wait_for(lambda: c.g.run("fb-dev")[0] != 0, 30,
              what="the balloon device to leave the guest")
@@ -189,23 +190,24 @@ echo $min
           "ballooned", c.g.ballooned_bytes() // MIB)
     inflate_and_check(c, 512)
     deflate_and_check(c, base)
-    c.note.append("device_del at %d of 1536 MiB: gone in %.1f s; bound %.1f s "
-                  "after device_add" % (top, gone, back))
+    c.note.append("device_del at %d of %d MiB: gone in %.1f s; bound %.1f s "
+                  "after device_add" % (top, deep, gone, back))
 
 
 def t_rmmod_mid_inflate(c):
     """rmmod 128 MiB into a 1.5 GiB inflate."""
     c.reset()
+    deep = deepest_mib(c, 1536)
     mi0, free0 = c.meminfo(), c.free_kib()
     base = mi0["MemTotal"]
     done = _rmmod_when(c, "read k m u < /proc/meminfo; [ $m -le %d ]" % (
         base - 128 * KIB))
-    c.g.set_balloon(FULL - 1536 * MIB)
+    c.g.set_balloon(FULL - deep * MIB)
     r = done()
     at = _mib(base - r["memtotal"])
-    check(at < 1536, "rmmod started with the inflate done (%d MiB)", at)
+    check(at < deep, "rmmod started with the inflate done (%d MiB)", at)
     _all_back(c, mi0, free0, "rmmod")
-    c.note.append("rmmod at %d of 1536 MiB took %.2f s" % (at, r["secs"]))
+    c.note.append("rmmod at %d of %d MiB took %.2f s" % (at, deep, r["secs"]))
     _works_again(c, base)
 
 
@@ -490,7 +492,7 @@ def t_suspend_resume(c):
     deflate_and_check(c, base)
 
 
-def _flip_while(c, action, lo_mib=256, hi_mib=1536):
+def _flip_while(c, action, lo_mib, hi_mib):
     """Run @action (in the guest) while a host thread flips the target
     between @lo_mib and @hi_mib ballooned as fast as QMP goes.  Returns
     (action's seconds, flips made while it ran)."""
@@ -527,6 +529,7 @@ def t_config_during_remove(c):
     """The host flips its target every few ms while rmmod, then unbind,
     empties 1 GiB of 4 KiB pages: both complete, every page back."""
     c.reset()
+    deep = deepest_mib(c, 1536)
     mi0, free0 = c.meminfo(), c.free_kib()
     base = mi0["MemTotal"]
     for what, release, restore in (
@@ -534,7 +537,7 @@ def t_config_during_remove(c):
             ("unbind", c.unbind, lambda: c.bind(c.driver))):
         _into_4k(c)
         inflate_and_check(c, 1024)
-        took, n = _flip_while(c, release)
+        took, n = _flip_while(c, release, 256, deep)
         check(took <= RMMOD_BOUND_S, "%s took %.1f s (bound %d s)", what,
               took, RMMOD_BOUND_S)
         c.g.set_balloon(FULL)

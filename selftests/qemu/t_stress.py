@@ -14,7 +14,7 @@ import time
 
 from fbtest import (
     FB_ATTRS, FULL, F_DEFLATE_ON_OOM, Fail, KIB, MIB, PAGES_PER_MIB,
-    _last_lines, check, fastballoon_only, inflate_and_check, ram_mib,
+    _last_lines, check, deepest_mib, fastballoon_only, inflate_and_check,
     settled_balloon, wait_for,
 )
 
@@ -25,10 +25,8 @@ STORM_TARGETS = 600
 STORM_S = 30
 STORM_MAX_S = 55
 STORM_MAX_MIB = 1536            # ballooned, at most
-# ... and at most all but this much of MemTotal: the debug kernel's guest
-# has some 300 MiB less of the same 2 GiB, and the same storm would leave it
-# 300 MiB less room (on the Debian kernels the cap above is the lower one).
-RAM_SPARE_MIB = 400
+# ... and at most all but fbtest.RAM_SPARE_MIB of MemTotal (deepest_mib):
+# the debug kernel's guest has some 300 MiB less of the same 2 GiB.
 # At HOLD_AT seconds into the storm it asks for 5/6 of the maximum to all
 # of it (1.25-1.5 GiB) and waits HOLD_S (the time an inflate that deep
 # takes here, with fb_churn running), so that the balloon gets deep while fb_churn holds up to 576 MiB: with
@@ -95,10 +93,6 @@ def _quiesce(c):
            "for f in /sys/kernel/slab/*/shrink; do echo 1 > $f; done "
            "2>/dev/null; sleep 1")
 
-
-def _deepest_mib(c, cap):
-    """@cap MiB ballooned, or less on a guest with less RAM."""
-    return min(cap, ram_mib(c) - RAM_SPARE_MIB)
 
 
 def _oom_kills(c):
@@ -188,7 +182,7 @@ def t_stress_load(c):
     seed = _seed()
     rnd = random.Random(seed)
     kills0 = _oom_kills(c)
-    mx = _deepest_mib(c, STORM_MAX_MIB)
+    mx = deepest_mib(c, STORM_MAX_MIB)
     env = "FB_MIB=%d FB_FILE_MIB=%d FB_SEED=%d" % (CHURN_ANON_MIB,
                                                    CHURN_FILE_MIB, seed)
     # Warm-up: what fb_churn makes the kernel grow once is in the baseline.
@@ -270,7 +264,7 @@ def t_stress_flap(c):
     rnd = random.Random(seed)
     kills0 = _oom_kills(c)
     vals = (FULL - FLAP_LOW_MIB * MIB,
-            FULL - _deepest_mib(c, FLAP_HIGH_MIB) * MIB)
+            FULL - deepest_mib(c, FLAP_HIGH_MIB) * MIB)
     n, lo, hi = 0, FULL, 0
     t0 = time.monotonic()
     while time.monotonic() - t0 < FLAP_S or n % 2:
