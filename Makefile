@@ -143,7 +143,7 @@ deps:
 # (KASAN, kmemleak, lockdep; built the first time, about 15 min), each only
 # if the run so far leaves it time within CHECK_BUDGET minutes: CI stops at
 # 90 min. Empty CHECK_DEBUG_GROUPS leaves the debug kernel out.
-CHECK_DEBUG_GROUPS ?= default,stress,faults,deflate-on-oom,reporting
+CHECK_DEBUG_GROUPS ?= default,stress,faults,deflate-on-oom,reporting,heal
 CHECK_BUDGET ?= 75
 
 check: deps
