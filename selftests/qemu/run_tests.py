@@ -1247,13 +1247,17 @@ def run_debug_groups(res, args, selected, t0):
         return args.budget * 60 - (time.monotonic() - t0) if args.budget \
             else float("inf")
 
-    need = (0 if debugkernel.cached() else DEBUG_BUILD_S) + min(
+    if not wanted:
+        return
+    built = debugkernel.cached() is not None
+    need = (0 if built else DEBUG_BUILD_S) + min(
         DEBUG_GROUP_S.get(g, DEBUG_GROUP_DEFAULT_S) for g in wanted)
     if left() < need:
         why = ("the debug kernel: %.1f of the %g min budget left, %s "
                "needs %.0f" % (max(0, left()) / 60, args.budget,
-                               "its build and a group" if need > 900 else
-                               "its smallest group", need / 60))
+                               "its smallest group" if built else
+                               "its build and its smallest group",
+                               need / 60))
         for t in sorted(sel):
             res.report("skip", debugkernel.SERIES, t, why)
         return
