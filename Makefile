@@ -140,7 +140,7 @@ deps:
 	bash selftests/deps.sh
 
 # make check (CI's test command) also runs these groups on the debug kernel
-# (KASAN, kmemleak, lockdep; built the first time, about 15 min), each only
+# (KASAN, kmemleak, lockdep; built the first time, about 12 min), each only
 # if the run so far leaves it time within CHECK_BUDGET minutes: CI stops at
 # 90 min. Empty CHECK_DEBUG_GROUPS leaves the debug kernel out.
 CHECK_DEBUG_GROUPS ?= default,stress,faults,deflate-on-oom,reporting,heal
@@ -153,7 +153,7 @@ check: deps
 		--budget $(CHECK_BUDGET)))
 
 # The debug kernel (KASAN, kmemleak, lockdep; panic_on_warn): the first run
-# builds it into the cache (about 15 min on 2 idle cores).
+# builds it into the cache (about 12 min on 2 idle cores).
 check-debug: deps
 	python3 selftests/qemu/run_tests.py --kernel 6.1-debug
 

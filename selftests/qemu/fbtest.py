@@ -251,11 +251,11 @@ def ram_mib(c):
 RAM_SPARE_MIB = 400
 
 
-def deepest_mib(c, cap):
+def deepest_mib(c, cap, spare=RAM_SPARE_MIB):
     """@cap MiB ballooned, or less on a guest with less RAM (the debug
-    kernel): all but RAM_SPARE_MIB of MemTotal.  On the Debian kernels the
-    1.5 GiB caps the tests use are the lower figure."""
-    return min(cap, ram_mib(c) - RAM_SPARE_MIB)
+    kernel): all but @spare MiB of MemTotal.  On the Debian kernels the
+    caps the tests use are the lower figure."""
+    return min(cap, ram_mib(c) - spare)
 
 
 def deflate_and_check(c, base_memtotal):

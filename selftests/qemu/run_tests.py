@@ -41,7 +41,7 @@ from fbtest import (  # noqa: E402,F401
     F_MUST_TELL_HOST, F_PAGE_POISON, F_REPORTING, F_STATS_VQ, Fail, GUEST_MIB,
     KIB, KNOBS, KSFT_SKIP, MIB, PAGES_PER_MIB, SHRINKER_RELEASED, Skip,
     _last_lines, check, settled_balloon, deflate_and_check, fastballoon_only,
-    deepest_mib, inflate_and_check, ram_mib, wait_for,
+    deepest_mib, inflate_and_check, wait_for,
 )
 
 def t_inflate_deflate(c):
@@ -273,7 +273,7 @@ def t_deflate_on_oom(c):
     kills0 = c.g.vmstat()["oom_kill"]
     # 2 GiB - 300 MiB ballooned; on the debug kernel, whose MemTotal is
     # some 300 MiB smaller, all but 240 MiB of MemTotal.
-    balloon_mib = min(GUEST_MIB - 300, ram_mib(c) - 240)
+    balloon_mib = deepest_mib(c, GUEST_MIB - 300, spare=240)
     left = FULL - balloon_mib * MIB
     inflate_and_check(c, balloon_mib, memtotal_drops=False, timeout=300)
     fb0 = c.fb()
@@ -1324,7 +1324,7 @@ def main(argv=None):
     ap.add_argument("--kernel", default="all",
                     choices=list(kernels.SERIES) + [debugkernel.SERIES, "all"],
                     help="all: the Debian kernels; %s (built once, about "
-                    "15 min) only when named" % debugkernel.SERIES)
+                    "12 min) only when named" % debugkernel.SERIES)
     ap.add_argument("--driver", default="fastballoon",
                     choices=["fastballoon", "virtio_balloon"])
     ap.add_argument("-k", dest="substr", default="",

@@ -29,9 +29,10 @@ STORM_MAX_MIB = 1536            # ballooned, at most
 # the debug kernel's guest has some 300 MiB less of the same 2 GiB.
 # At HOLD_AT seconds into the storm it asks for 5/6 of the maximum to all
 # of it (1.25-1.5 GiB) and waits HOLD_S (the time an inflate that deep
-# takes here, with fb_churn running), so that the balloon gets deep while fb_churn holds up to 576 MiB: with
-# the kernel's own that is more than the guest has left, and deflate-on-oom
-# must give memory back without anyone being killed.
+# takes here, with fb_churn running), so that the balloon gets deep while
+# fb_churn holds up to 576 MiB: with the kernel's own that is more than the
+# guest has left, and deflate-on-oom must give memory back without anyone
+# being killed.
 HOLD_AT, HOLD_S = (6, 18), 6
 HOLD_FRACTION = 5 / 6           # deep: 5/6 of the storm's maximum at least
 CHURN_ANON_MIB = 448            # fb_churn: anonymous memory at most
@@ -92,7 +93,6 @@ def _quiesce(c):
     c.g.sh("sync; echo 3 > /proc/sys/vm/drop_caches; "
            "for f in /sys/kernel/slab/*/shrink; do echo 1 > $f; done "
            "2>/dev/null; sleep 1")
-
 
 
 def _oom_kills(c):
