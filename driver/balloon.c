@@ -231,7 +231,8 @@ static unsigned long fb_inflate(struct fb_balloon *fb, unsigned long nr)
 	return done;
 }
 
-static void fb_release_pages(struct fb_balloon *fb, struct list_head *pages)
+/* Give dequeued single pages back to the guest; the caller calls fb_acct(). */
+void fb_release_pages(struct fb_balloon *fb, struct list_head *pages)
 {
 	bool adjust = fb_adjusts_managed(fb);
 	struct page *page, *next;

@@ -69,12 +69,13 @@ static void fb_block_mark(struct page *head, bool offline)
 }
 
 /*
- * Account a block we now own (caller holds @fb->lock and surrenders it to
- * the host). Its pages are marked offline, as every balloon's pages are, so
- * that dump tools skip them.
+ * Mark a block we now own (caller holds @fb->lock and surrenders it to the
+ * host) and put it on @list. Its pages are marked offline, as every
+ * balloon's pages are, so that dump tools skip them. What the balloon
+ * holds is accounted apart (fb_block_account()).
  */
-void fb_block_take(struct fb_balloon *fb, struct page *head, bool contig,
-		   struct list_head *list)
+static void fb_block_claim(struct fb_balloon *fb, struct page *head,
+			   bool contig, struct list_head *list)
 {
 	lockdep_assert_held(&fb->lock);
 	if (contig)
@@ -83,9 +84,22 @@ void fb_block_take(struct fb_balloon *fb, struct page *head, bool contig,
 		fb->dbg.blocks_free++;
 	fb_block_mark(head, true);
 	set_page_private(head, contig ? FB_BLK_CONTIG : 0);
+	list_add(&head->lru, list);
+}
+
+/* The guest's RAM no longer counts a claimed block. */
+static void fb_block_account(struct fb_balloon *fb, struct page *head)
+{
 	if (!fb_has(fb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
 		adjust_managed_page_count(head, -(long)FB_BLOCK_PAGES);
-	list_add(&head->lru, list);
+}
+
+/* Claim and account a block (caller holds @fb->lock). */
+void fb_block_take(struct fb_balloon *fb, struct page *head, bool contig,
+		   struct list_head *list)
+{
+	fb_block_claim(fb, head, contig, list);
+	fb_block_account(fb, head);
 	fb_acct(fb, 1, 0);
 }
 
@@ -295,16 +309,21 @@ void fb_surrender_blocks(struct fb_balloon *fb, struct list_head *list,
 /*
  * Healing: while the balloon holds 4 KiB pages, trade them for whole blocks,
  * FB_BLOCK_PAGES at a time: take a block (free or evacuated), surrender it,
- * then give back 512 single pages. The balloon's size never changes.
+ * then give back 512 single pages. The balloon's size never changes, not
+ * even for a lockless reader: the block and the pages are accounted in one
+ * step, after the host has heard about both.
  */
 #define FB_HEAL_TRADES_PER_PASS	32
 
 static bool fb_heal_one(struct fb_balloon *fb, unsigned long deadline)
 {
-	struct page *head;
+	bool must_tell = fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST);
+	struct page *head, *page;
 	bool contig = false;
+	unsigned long got;
 	struct fb_tx tx;
 	LIST_HEAD(list);
+	LIST_HEAD(pages);
 
 	head = fb_block_alloc();
 	if (!head) {
@@ -314,15 +333,38 @@ static bool fb_heal_one(struct fb_balloon *fb, unsigned long deadline)
 	if (!head)
 		return false;
 
-	/* Account the block, then surrender it like any inflate would. */
-	fb_block_take(fb, head, contig, &list);
+	/*
+	 * All 512 pages or no trade. Fewer can be on the list while
+	 * compaction has some isolated for migration.
+	 */
+	got = balloon_page_list_dequeue(&fb->bdev, &pages, FB_BLOCK_PAGES);
+	if (got < FB_BLOCK_PAGES) {
+		balloon_page_list_enqueue(&fb->bdev, &pages);
+		if (contig)
+			free_contig_range(page_to_pfn(head), FB_BLOCK_PAGES);
+		else
+			__free_pages(head, FB_BLOCK_ORDER);
+		return false;
+	}
+
+	fb_block_claim(fb, head, contig, &list);
 	fb_tx_begin(&tx, fb, FB_VQ_INFLATE);
 	fb_surrender_blocks(fb, &list, &tx);
 	fb_tx_end(&tx);
 
 	fb_tx_begin(&tx, fb, FB_VQ_DEFLATE);
-	fb_release_small(fb, FB_BLOCK_PAGES, &tx);
-	fb_tx_end(&tx);
+	list_for_each_entry(page, &pages, lru)
+		fb_tx_pfn(&tx, page_to_pfn(page));
+	if (fb_tx_end(&tx) && must_tell) {
+		/* The host did not hear: the pages stay, beside the block. */
+		balloon_page_list_enqueue(&fb->bdev, &pages);
+		fb_block_account(fb, head);
+		fb_acct(fb, 1, 0);
+		return false;
+	}
+	fb_block_account(fb, head);
+	fb_release_pages(fb, &pages);
+	fb_acct(fb, 1, -(long)FB_BLOCK_PAGES);
 	fb_count(fb, FB_CNT_HEAL_TRADES, 1);
 	return true;
 }

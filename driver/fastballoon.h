@@ -425,6 +425,7 @@ unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
 			   bool blocks_first, bool trylock);
 unsigned long fb_release(struct fb_balloon *fb, unsigned long nr,
 			 bool blocks_first, struct fb_tx *tx);
+void fb_release_pages(struct fb_balloon *fb, struct list_head *pages);
 unsigned long fb_release_small(struct fb_balloon *fb, unsigned long nr,
 			       struct fb_tx *tx);
 void fb_deflate_all(struct fb_balloon *fb);
