@@ -346,6 +346,9 @@ mount -t devtmpfs devtmpfs /dev
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
 echo 60 > /proc/sys/kernel/hung_task_timeout_secs
+# Every SysRq function: a command that times out gets the blocked tasks
+# dumped (Guest.sysrq(), through the PS/2 keyboard).
+echo 1 > /proc/sys/kernel/sysrq
 for m in $(cat /lib/fb/stack.list); do
 	insmod /lib/fb/$m.ko || echo "fb-init: insmod $m failed"
 done
@@ -739,8 +742,8 @@ class Guest:
                     return rc, out
             left = deadline - time.monotonic()
             if left <= 0:
-                raise GuestTimeout("guest command %r timed out after %d s" %
-                                   (cmd, timeout))
+                raise GuestTimeout("guest command %r timed out after %d s%s"
+                                   % (cmd, timeout, self.stuck_report()))
             self._check_alive()
             self.cmd_sock.settimeout(min(left, 0.5))
             try:
@@ -751,6 +754,39 @@ class Guest:
                 self._check_alive()
                 raise GuestDied("command channel closed")
             self._cmd_buf += data
+
+    # What a stuck guest is asked for: its blocked tasks (w), what each CPU
+    # is running (l) and its memory (m).
+    STUCK_SYSRQ = "wlm"
+    STUCK_LINES = 80
+
+    def sysrq(self, keys, settle=5):
+        """Press Alt-SysRq-<key> for each of @keys on the guest's keyboard
+        (it does not need the guest's userspace); the console's new text."""
+        start = self.console_size()
+        for k in keys:
+            self.qmp("human-monitor-command",
+                     **{"command-line": "sendkey alt-sysrq-" + k})
+        time.sleep(settle * self.slow)
+        return self.read_console(start)
+
+    def stuck_report(self):
+        """For an error message: the SysRq dumps of a guest that stopped
+        answering, the lines that name tasks and functions, or why there
+        are none."""
+        try:
+            text = self.sysrq(self.STUCK_SYSRQ)
+        except (FbError, OSError) as e:
+            return "\n# no SysRq dump: %s" % e
+        keep = [ln for ln in text.splitlines()
+                if re.search(r"task:|state:|blocked|Show |CPU\d|NMI| [a-z_]"
+                             r"\w*\+0x|Mem-Info|free:|active_anon", ln)]
+        if not keep:
+            return "\n# SysRq dump: nothing on the console"
+        more = len(keep) - self.STUCK_LINES
+        return "\n# SysRq %s (whole dump in the console log):\n%s%s" % (
+            self.STUCK_SYSRQ, "\n".join(keep[:self.STUCK_LINES]),
+            "\n# ... %d more lines" % more if more > 0 else "")
 
     def sh(self, cmd, timeout=60):
         """Run @cmd, fail unless it exits 0, return its output."""
