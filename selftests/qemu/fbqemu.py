@@ -853,8 +853,9 @@ class Guest:
                 return time.monotonic() - (deadline - timeout)
             if time.monotonic() > deadline:
                 raise GuestTimeout("balloon: guest size %d MiB, wanted %d MiB "
-                                   "after %d s" % (actual >> 20,
-                                                   guest_bytes >> 20, timeout))
+                                   "after %d s%s" % (actual >> 20,
+                                                     guest_bytes >> 20, timeout,
+                                                     self.stuck_report()))
             time.sleep(0.2)
 
     def qom_get(self, prop, path=BALLOON_QOM):

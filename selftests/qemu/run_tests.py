@@ -1113,6 +1113,8 @@ def run_group(res, kimg, initrd, args, group, selected):
             except (Fail, FbError) as e:
                 verdict, detail = "not ok", "%s%s" % (
                     "" if isinstance(e, Fail) else type(e).__name__ + ": ", e)
+                if note:        # what the test had noted (a seed, say)
+                    detail += "\nnoted before it failed: " + "; ".join(note)
             except Exception:   # a bug in the test itself: report, go on
                 verdict, detail = "not ok", "test crashed:\n" + traceback.format_exc()
             if guest is not None:

@@ -61,8 +61,12 @@ KNOB_DEFAULTS = (("guest_target", "0"), ("max_pages", "0"), ("floor", "0"),
                  ("surrender_path", "auto"))
 
 
-def _seed():
-    return int(os.environ.get("FB_STRESS_SEED") or time.time() * 1000)
+def _seed(c):
+    """The test's random seed (FB_STRESS_SEED replays one), noted first so
+    that a failure reports it too."""
+    seed = int(os.environ.get("FB_STRESS_SEED") or time.time() * 1000)
+    c.note.append("seed %d" % seed)
+    return seed
 
 
 def _bg_start(c, tag, cmd):
@@ -179,7 +183,7 @@ def t_stress_load(c):
     """
     c.reset()
     check(c.features()[F_DEFLATE_ON_OOM] == "1", "deflate-on-oom not negotiated")
-    seed = _seed()
+    seed = _seed(c)
     rnd = random.Random(seed)
     kills0 = _oom_kills(c)
     mx = deepest_mib(c, STORM_MAX_MIB)
@@ -242,12 +246,12 @@ def t_stress_load(c):
           "lists) %d KiB after the storm, %d KiB before: %d KiB missing",
           free, base_free, base_free - free)
     churn = re.search(r"# (steps=.*)", out)
-    c.note.append("seed %d: %d targets (%d held %.1f s) in %.1f s (%.0f/s); "
+    c.note.append("%d targets (%d held %.1f s) in %.1f s (%.0f/s); "
                   "guest moved between "
                   "%d and %d MiB ballooned; last %d MiB reached %.1f s after "
                   "fb_churn stopped; %d pages taken back under pressure; free "
                   "%+d KiB vs baseline; fb_churn %s" % (
-                      seed, thrown, holds, HOLD_S, storm_s, thrown / storm_s,
+                      thrown, holds, HOLD_S, storm_s, thrown / storm_s,
                       (FULL - hi) // MIB, (FULL - lo) // MIB,
                       (FULL - last) // MIB, took, rel, free - base_free,
                       churn.group(1) if churn else "?"))
@@ -260,7 +264,7 @@ def t_stress_flap(c):
     it and stays, query-balloon and actual_pages agree, the books balance,
     nobody is OOM-killed."""
     c.reset()
-    seed = _seed()
+    seed = _seed(c)
     rnd = random.Random(seed)
     kills0 = _oom_kills(c)
     vals = (FULL - FLAP_LOW_MIB * MIB,
@@ -373,7 +377,7 @@ def t_stress_sysfs_fuzz(c):
     its documented default and reads it, and a 64 MiB inflate and deflate
     still work."""
     c.reset()
-    seed = _seed()
+    seed = _seed(c)
     out = c.ksft("fb_sysfs_fuzz", {"FB_SEED": seed, "FB_WRITES": 256},
                  timeout=600)
     m = re.search(r"# writes=(\d+) wrong=(\d+) attributes=(\d+)", out)
@@ -387,8 +391,7 @@ def t_stress_sysfs_fuzz(c):
     inflate_and_check(c, 64, memtotal_drops=not doo)
     c.g.set_balloon(FULL)
     _converged(c, FULL, timeout=120)
-    c.note.append("seed %d: %s writes to %s attributes" % (
-        seed, m.group(1), m.group(3)))
+    c.note.append("%s writes to %s attributes" % (m.group(1), m.group(3)))
 
 
 GROUPS = [
