@@ -332,7 +332,6 @@ unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
 	unsigned long got, blocks;
 	u64 t0 = ktime_get_ns();
 
-
 	if (trylock) {
 		if (!mutex_trylock(&fb->lock))
 			return 0;
