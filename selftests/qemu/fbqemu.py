@@ -43,6 +43,8 @@ IN_TREE_DRIVER = "virtio_balloon"
 FB_MODULE = "fastballoon"
 
 READY_MARK = "FB-AGENT-READY"
+# The kernel's line as it starts init (rdinit=/init).
+INIT_MARK = "Run /init as init process"
 END_MARK = "@@FB-END"
 
 # Console lines that mean the kernel is unhappy.  Any of them fails the test
@@ -545,6 +547,7 @@ class Guest:
         self._cmd_buf = b""
         self._seq = 0
         self._saved_nr_huge = None
+        self.early_crashes = []
         # A slow kernel (the debug kernel: KASAN, lockdep) stretches every
         # timeout by this factor; what the tests assert does not change.
         self.slow = getattr(kimg, "timeout_scale", 1)
@@ -617,11 +620,38 @@ class Guest:
                 f.write(str(self._saved_nr_huge))
             self._saved_nr_huge = None
 
+    # A kernel that dies before it starts init has run none of our code (the
+    # balloon drivers are modules init loads).  Under TCG that happens now
+    # and then: a vCPU still runs an int3 that text patching has already
+    # taken out again ("Oops: int3" at 3 s, 6.12, 1 boot in about 20 with
+    # two guests on two cores).  Such a boot is tried again, at most this
+    # many times; early_crashes says what happened, and the console of
+    # each is kept in the cache's logs/.
+    BOOT_RETRIES = 2
+
     def boot(self, timeout=180):
         """Start QEMU and wait until the guest's agent answers."""
-        timeout *= self.slow
         if self.hugetlb:
             self._reserve_hugepages()
+        for attempt in range(self.BOOT_RETRIES + 1):
+            try:
+                return self._boot_once(timeout)
+            except GuestDied:
+                text = self.read_console()
+                if INIT_MARK in text or attempt == self.BOOT_RETRIES:
+                    raise
+                self._stop()
+                logs = os.path.join(cache_dir(), "logs")
+                os.makedirs(logs, exist_ok=True)
+                kept = os.path.join(logs, "early-crash-%s-%d.log" % (
+                    time.strftime("%Y%m%d-%H%M%S"), os.getpid()))
+                shutil.copy(self.console, kept)
+                first = find_health_problems(text) or ["no problem line"]
+                self.early_crashes.append("%s (console: %s)" % (first[0],
+                                                                kept))
+
+    def _boot_once(self, timeout):
+        timeout *= self.slow
         open(self.console, "w").close()
         with open(os.path.join(self.dir, "qemu.out"), "w") as out:
             self.proc = subprocess.Popen(self.qemu_argv(),
@@ -646,7 +676,7 @@ class Guest:
         while True:
             self.cmd_sock.sendall(b"\n")
             try:
-                self.run("true", timeout=3)
+                self.run("true", timeout=3, stuck_report=False)
                 break
             except GuestTimeout:
                 if time.monotonic() > deadline:
@@ -669,6 +699,13 @@ class Guest:
                 self.console_tail()))
 
     def shutdown(self):
+        self._stop()
+        self._release_hugepages()
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _stop(self):
+        """Close the sockets and end QEMU."""
         if self.qmp_conn:
             self.qmp_conn.close()
             self.qmp_conn = None
@@ -683,9 +720,6 @@ class Guest:
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait()
-        self._release_hugepages()
-        if not self.keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
         return self.boot()
@@ -718,8 +752,10 @@ class Guest:
 
     # -- commands
 
-    def run(self, cmd, timeout=60, check=False):
-        """Run @cmd with sh -c in the guest; return (status, output)."""
+    def run(self, cmd, timeout=60, check=False, stuck_report=True):
+        """Run @cmd with sh -c in the guest; return (status, output).  On a
+        timeout, the error carries the guest's SysRq dumps (stuck_report())
+        unless @stuck_report is false."""
         if "\n" in cmd:
             raise ValueError("guest commands are one line")
         timeout *= self.slow
@@ -743,7 +779,8 @@ class Guest:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise GuestTimeout("guest command %r timed out after %d s%s"
-                                   % (cmd, timeout, self.stuck_report()))
+                                   % (cmd, timeout, self.stuck_report()
+                                      if stuck_report else ""))
             self._check_alive()
             self.cmd_sock.settimeout(min(left, 0.5))
             try:

@@ -1106,6 +1106,9 @@ def run_group(res, kimg, initrd, args, group, selected):
                                          keep=args.keep)
                     offset = 0
                     guest.boot()
+                    for why in guest.early_crashes:
+                        print("# %s %s: the kernel died before init, booted "
+                              "again: %s" % (where, name, why), flush=True)
                 fn(Ctx(guest, args.driver, note))
                 verdict, detail = "ok", "; ".join(note)
             except Skip as e:
