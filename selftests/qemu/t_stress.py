@@ -89,16 +89,6 @@ def _ksft_ok(out):
     return bool(tot) and tot.group(2) == "0", tot.group(0) if tot else "no totals"
 
 
-def _quiesce(c):
-    """Drop clean caches and dentries, and shrink every slab cache, so that
-    MemFree means what is free.  Shrinking also empties KASAN's quarantine
-    of that cache (the debug kernel keeps freed objects there, up to 1/32
-    of RAM, before their pages go back)."""
-    c.g.sh("sync; echo 3 > /proc/sys/vm/drop_caches; "
-           "for f in /sys/kernel/slab/*/shrink; do echo 1 > $f; done "
-           "2>/dev/null; sleep 1")
-
-
 def _oom_kills(c):
     return c.g.vmstat()["oom_kill"]
 
@@ -192,7 +182,6 @@ def t_stress_load(c):
     # Warm-up: what fb_churn makes the kernel grow once is in the baseline.
     rc, out = c.g.run("%s FB_SECONDS=3 fb_churn" % env, timeout=180)
     check(rc == 0, "fb_churn (warm-up) exited %d:\n%s", rc, _last_lines(out, 8))
-    _quiesce(c)
     base_total, base_free = c.meminfo()["MemTotal"], c.free_kib()
     fb0 = c.fb()
 
@@ -238,7 +227,6 @@ def t_stress_load(c):
 
     c.g.set_balloon(FULL)
     _converged(c, FULL, timeout=120)
-    _quiesce(c)
     total, free = c.meminfo()["MemTotal"], c.free_kib()
     check(total == base_total, "MemTotal %d KiB after the storm, %d KiB "
           "before", total, base_total)
