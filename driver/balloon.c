@@ -318,26 +318,58 @@ unsigned long fb_release(struct fb_balloon *fb, unsigned long nr,
 	return done;
 }
 
+/* How long the OOM notifier waits for the balloon lock, at most. */
+#define FB_OOM_WAIT_MS		1000
+
+/*
+ * Take @fb->lock as @wait says. The OOM notifier runs holding the OOM lock,
+ * and an allocation under @fb->lock that may not fail but may not kill
+ * either (alloc_contig_range()'s migration targets, __GFP_RETRY_MAYFAIL)
+ * retries for as long as somebody else holds the OOM lock: waiting for an
+ * evacuation there would wait forever (CI, debug kernel: fb_churn and the
+ * inflate worker blocked for minutes). So it gives up as soon as one runs,
+ * and after FB_OOM_WAIT_MS whatever the holder does.
+ */
+static bool fb_lock(struct fb_balloon *fb, enum fb_wait wait)
+{
+	unsigned long until = jiffies + msecs_to_jiffies(FB_OOM_WAIT_MS);
+
+	switch (wait) {
+	case FB_WAIT:
+		mutex_lock(&fb->lock);
+		return true;
+	case FB_TRY:
+		return mutex_trylock(&fb->lock);
+	case FB_WAIT_OOM:
+		while (!mutex_trylock(&fb->lock)) {
+			if (READ_ONCE(fb->evacuating) ||
+			    time_after(jiffies, until)) {
+				fb->dbg.oom_gave_up++;
+				return false;
+			}
+			usleep_range(200, 400);
+		}
+		return true;
+	}
+	return false;
+}
+
 /*
  * One deflate pass: give up to @nr pages back, tell the host the new size,
  * then send the deflate messages. Without MUST_TELL_HOST the guest may use
  * the pages before the host has read about them, so `actual` need not wait
- * for the host. With @trylock (reclaim), give up rather than wait for the
- * lock. Returns pages given back.
+ * for the host. @wait says how to take the lock (fb_lock()). Returns pages
+ * given back.
  */
 unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
-			   bool blocks_first, bool trylock)
+			   bool blocks_first, enum fb_wait wait)
 {
 	struct fb_tx tx, *txp = NULL;
 	unsigned long got, blocks;
 	u64 t0 = ktime_get_ns();
 
-	if (trylock) {
-		if (!mutex_trylock(&fb->lock))
-			return 0;
-	} else {
-		mutex_lock(&fb->lock);
-	}
+	if (!fb_lock(fb, wait))
+		return 0;
 	if (!fb->dead) {
 		fb_tx_begin(&tx, fb, FB_VQ_DEFLATE);
 		tx.lazy = true;
@@ -424,7 +456,7 @@ static void fb_deflate_all_tell(struct fb_balloon *fb, bool tell)
 	while (READ_ONCE(fb->nr_pages)) {
 		if (tell) {
 			got = fb_give_back(fb, FB_DEFER_MAX * FB_BLOCK_PAGES,
-					   true, false);
+					   true, FB_WAIT);
 		} else {
 			mutex_lock(&fb->lock);
 			got = fb_release(fb, FB_DEFER_MAX * FB_BLOCK_PAGES,
@@ -544,7 +576,7 @@ void fb_size_func(struct work_struct *work)
 	} else {
 		/* Deflating is cheap: up to FB_DEFER_MAX blocks in one pass. */
 		want = min(held - target, FB_DEFER_MAX * FB_BLOCK_PAGES);
-		got = fb_give_back(fb, want, false, false);	/* writes actual */
+		got = fb_give_back(fb, want, false, FB_WAIT);	/* writes actual */
 		fb_run_step(fb, FB_RUN_DEFLATE, start, got,
 			    held - got <= target || got < want);
 	}
@@ -588,7 +620,7 @@ void fb_floor_func(struct work_struct *work)
 		/* A little over, so that the next small allocation fits too. */
 		need = floor - avail + max(floor / 16, FB_BLOCK_PAGES);
 		WRITE_ONCE(fb->floor_hold_until, jiffies + FB_FLOOR_HOLD);
-		fb_pressure_release(fb, need, FB_REL_FLOOR, false);
+		fb_pressure_release(fb, need, FB_REL_FLOOR, FB_WAIT);
 	}
 	fb_queue_floor(fb);
 }

@@ -55,6 +55,8 @@ static int fb_state_show(struct seq_file *m, void *unused)
 	seq_printf(m, "floor_stops: %lu\n", d->floor_stops);
 	seq_printf(m, "limit_waits: %lu\n", d->limit_waits);
 	seq_printf(m, "heal_busy: %lu\n", d->heal_busy);
+	seq_printf(m, "defrag_no_room: %lu\n", d->defrag_no_room);
+	seq_printf(m, "oom_gave_up: %lu\n", d->oom_gave_up);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(fb_state);

@@ -114,6 +114,28 @@ sort:
 	sort(st->cand, st->nr, sizeof(*st->cand), fb_cand_cmp, NULL);
 }
 
+/*
+ * Room to evacuate: free pages above every zone's high watermark, plus two
+ * blocks' worth for the used pages to move to. With less, the migration
+ * would push the guest into reclaim for the balloon's sake, its target
+ * allocations warn when they fail, and they wait on the OOM lock.
+ */
+static bool fb_defrag_room(void)
+{
+	unsigned long reserve = 2 * FB_BLOCK_PAGES;
+	struct zone *zone;
+	int nid, z;
+
+	for_each_online_node(nid) {
+		for (z = 0; z < MAX_NR_ZONES; z++) {
+			zone = &NODE_DATA(nid)->node_zones[z];
+			if (populated_zone(zone))
+				reserve += high_wmark_pages(zone);
+		}
+	}
+	return global_zone_page_state(NR_FREE_PAGES) > reserve;
+}
+
 /* Count an evacuation in the debugfs histogram: <1, <4, <16, <64, <256 ms. */
 static void fb_defrag_histo(struct fb_balloon *fb, unsigned long us)
 {
@@ -148,6 +170,13 @@ struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline)
 		fb_defrag_scan(fb);
 
 	while (st->next < st->nr && time_before(jiffies, deadline)) {
+		/* Under pressure, evacuating only makes it worse. */
+		if (READ_ONCE(fb->pressure_hold))
+			break;
+		if (!fb_defrag_room()) {
+			fb->dbg.defrag_no_room++;
+			break;
+		}
 		pfn = st->cand[st->next++] >> FB_COST_BITS;
 		page = pfn_to_online_page(pfn);
 		/* Taken or changed since the scan? Then don't bother. */
@@ -155,9 +184,11 @@ struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline)
 			continue;
 		t0 = ktime_get_ns();
 		fb_count(fb, FB_CNT_DEFRAG_TRIES, 1);
+		WRITE_ONCE(fb->evacuating, true);
 		ret = alloc_contig_range(pfn, pfn + FB_BLOCK_PAGES,
 					 MIGRATE_MOVABLE,
 					 GFP_KERNEL | __GFP_NOWARN);
+		WRITE_ONCE(fb->evacuating, false);
 		us = div_u64(ktime_get_ns() - t0, NSEC_PER_USEC);
 		fb_count(fb, FB_CNT_DEFRAG_US, us);
 		fb_defrag_histo(fb, us);

@@ -157,6 +157,9 @@ enum fb_release_reason {
  * @floor_stops: inflate passes cut short by the floor.
  * @limit_waits: pauses the inflate rate limit imposed.
  * @heal_busy: heal passes put off because the balloon lock was taken.
+ * @defrag_no_room: evacuations not tried, too little free memory to move to.
+ * @oom_gave_up: OOM notifier calls that found the lock held by an
+ *	evacuation, or held too long.
  */
 struct fb_debug {
 	unsigned long blocks_free;
@@ -166,6 +169,8 @@ struct fb_debug {
 	unsigned long floor_stops;
 	unsigned long limit_waits;
 	unsigned long heal_busy;
+	unsigned long defrag_no_room;
+	unsigned long oom_gave_up;
 };
 
 /**
@@ -298,6 +303,7 @@ enum fb_counter {
  * @shrinker: gives memory back when reclaim runs short (DEFLATE_ON_OOM).
  * @pressure_hold: the guest took memory back under pressure; don't inflate
  *	again until the host sets a new target.
+ * @evacuating: alloc_contig_range() runs under @lock (see fb_lock()).
  * @floor_work: gives memory back while MemAvailable is under the floor.
  * @floor_hold_until: jiffies before which inflate waits after a floor
  *	release.
@@ -364,6 +370,7 @@ struct fb_balloon {
 	bool oom_registered;
 	struct shrinker *shrinker;
 	bool pressure_hold;
+	bool evacuating;
 
 	struct delayed_work floor_work;
 	unsigned long floor_hold_until;
@@ -421,8 +428,15 @@ void *fb_get_buf(struct virtqueue *vq);
 
 /* balloon.c: inflate, deflate, migration, the size work */
 void fb_balloon_init(struct fb_balloon *fb);
+/* How fb_give_back() takes the balloon lock. */
+enum fb_wait {
+	FB_WAIT,	/* sleep until it is free */
+	FB_TRY,		/* reclaim: give up if it is taken */
+	FB_WAIT_OOM,	/* the OOM notifier: wait, but never for an evacuation */
+};
+
 unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
-			   bool blocks_first, bool trylock);
+			   bool blocks_first, enum fb_wait wait);
 unsigned long fb_release(struct fb_balloon *fb, unsigned long nr,
 			 bool blocks_first, struct fb_tx *tx);
 void fb_release_pages(struct fb_balloon *fb, struct list_head *pages);
@@ -486,7 +500,7 @@ void fb_report_exit(struct fb_balloon *fb);
 int fb_pressure_init(struct fb_balloon *fb);
 void fb_pressure_exit(struct fb_balloon *fb);
 unsigned long fb_pressure_release(struct fb_balloon *fb, unsigned long nr,
-				  enum fb_release_reason why, bool trylock);
+				  enum fb_release_reason why, enum fb_wait wait);
 
 /* hotplug.c: memory blocks going offline */
 int fb_hotplug_init(struct fb_balloon *fb);

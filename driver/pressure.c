@@ -35,7 +35,7 @@
  * target; the floor sets its own, timed hold (fb_floor_func()).
  */
 unsigned long fb_pressure_release(struct fb_balloon *fb, unsigned long nr,
-				  enum fb_release_reason why, bool trylock)
+				  enum fb_release_reason why, enum fb_wait wait)
 {
 	static const enum fb_counter cnt[] = {
 		[FB_REL_OOM] = FB_CNT_OOM_RELEASED,
@@ -49,7 +49,7 @@ unsigned long fb_pressure_release(struct fb_balloon *fb, unsigned long nr,
 		     FB_REL_FLOOR != 2);
 	if (why != FB_REL_FLOOR)
 		WRITE_ONCE(fb->pressure_hold, true);
-	got = fb_give_back(fb, nr, true, trylock);
+	got = fb_give_back(fb, nr, true, wait);
 	fb_count(fb, cnt[why], got);
 	trace_fb_release(fb->vdev->index, why, nr, got);
 	return got;
@@ -63,7 +63,7 @@ static int fb_oom_notify(struct notifier_block *nb, unsigned long unused,
 	unsigned long got;
 
 	got = fb_pressure_release(fb, READ_ONCE(fb->cfg.oom_pages), FB_REL_OOM,
-				  false);
+				  FB_WAIT_OOM);
 	*freed += got;
 	return NOTIFY_OK;
 }
@@ -101,7 +101,7 @@ static unsigned long fb_shrink_scan(struct shrinker *s,
 	 */
 	got = fb_pressure_release(fb, max(sc->nr_to_scan,
 					  READ_ONCE(fb->cfg.oom_pages)),
-				  FB_REL_SHRINKER, true);
+				  FB_REL_SHRINKER, FB_TRY);
 	return got ?: SHRINK_STOP;
 }
 
