@@ -623,10 +623,10 @@ class Guest:
     # A kernel that dies before it starts init has run none of our code (the
     # balloon drivers are modules init loads).  Under TCG that happens now
     # and then: a vCPU still runs an int3 that text patching has already
-    # taken out again ("Oops: int3" at 3 s, 6.12, 1 boot in about 20 with
-    # two guests on two cores).  Such a boot is tried again, at most this
-    # many times; early_crashes says what happened, and the console of
-    # each is kept in the cache's logs/.
+    # taken out again ("Oops: int3" at 2-3 s on 6.12: once in 44 boots
+    # with two guests on two cores, once in a CI run).  Such a boot is
+    # tried again, at most this many times; early_crashes says what
+    # happened, and the console of each is kept in the cache's logs/.
     BOOT_RETRIES = 2
 
     def boot(self, timeout=180):
