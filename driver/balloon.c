@@ -88,18 +88,31 @@ void fb_target_changed(struct fb_balloon *fb)
 	fb_queue_floor(fb);
 }
 
-/* Pages inflate may still take without pushing MemAvailable under the floor. */
+/*
+ * The floor has a band above it: inflation stops a band short of the floor,
+ * and a give-back refills MemAvailable to two bands over it. Were the
+ * inflate to stop at the floor itself, the next small allocation in the
+ * guest would push MemAvailable under it, the floor would give back, and
+ * after each hold the balloon would take the same memory again.
+ */
+static unsigned long fb_floor_band(unsigned long floor)
+{
+	return max(floor / 32, FB_BLOCK_PAGES);
+}
+
+/* Pages inflate may still take without pushing MemAvailable into the band. */
 static unsigned long fb_floor_room(struct fb_balloon *fb, unsigned long want)
 {
 	unsigned long floor = READ_ONCE(fb->cfg.floor_pages);
-	long avail;
+	long avail, keep;
 
 	if (!floor)
 		return want;
+	keep = floor + fb_floor_band(floor);
 	avail = si_mem_available();
-	if (avail <= (long)floor)
+	if (avail <= keep)
 		return 0;
-	return min(want, (unsigned long)avail - floor);
+	return min(want, (unsigned long)(avail - keep));
 }
 
 /*
@@ -617,8 +630,7 @@ void fb_floor_func(struct work_struct *work)
 	if (!floor || !READ_ONCE(fb->nr_pages))
 		return;
 	if (avail < (long)floor) {
-		/* A little over, so that the next small allocation fits too. */
-		need = floor - avail + max(floor / 16, FB_BLOCK_PAGES);
+		need = floor + 2 * fb_floor_band(floor) - avail;
 		WRITE_ONCE(fb->floor_hold_until, jiffies + FB_FLOOR_HOLD);
 		fb_pressure_release(fb, need, FB_REL_FLOOR, FB_WAIT);
 	}

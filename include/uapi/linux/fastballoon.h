@@ -56,8 +56,9 @@
  *
  *   guest_target_pages	 0..RAM	  0 = follow the host's target [0]
  *   max_pages		 0..RAM	  cap on the balloon, 0 = no cap [0]
- *   floor_pages	 0..RAM	  keep MemAvailable above this: never inflate
- *				  below it, give memory back under it [0]
+ *   floor_pages	 0..RAM	  keep MemAvailable above this: inflate stops
+ *				  a band (floor/32, >= 2 MiB) above it, memory
+ *				  goes back under it [0]
  *   inflate_limit_pages_per_s 0..2^30  0 = unlimited [0]
  *   max_order		 0..9	  largest allocation order tried [9]
  *   defrag		 off|on|heal			[heal]
