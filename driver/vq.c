@@ -209,7 +209,13 @@ static void fb_tx_add(struct fb_tx *tx, struct fb_buf *buf)
 		n = 2;
 	}
 	for (;;) {
-		err = virtqueue_add_outbuf(tx->vq, sg, n, buf, GFP_KERNEL);
+		/*
+		 * The caller holds the balloon lock, perhaps on the OOM
+		 * notifier's behalf: the indirect table must not wait on
+		 * reclaim. Without one, the ring takes the entries directly.
+		 */
+		err = virtqueue_add_outbuf(tx->vq, sg, n, buf,
+					   GFP_NOWAIT | __GFP_NOWARN);
 		if (err != -ENOSPC)
 			break;
 		/* Ring full: let the host catch up, then retry. */
@@ -399,8 +405,14 @@ static void fb_rtx_submit(struct fb_rtx *rtx)
 	rtx->cur = NULL;
 	sg_mark_end(&rb->sg[rb->nr - 1]);
 	for (;;) {
-		/* Device-writable, as the reporting protocol wants. */
-		err = virtqueue_add_inbuf(vq, rb->sg, rb->nr, rb, GFP_KERNEL);
+		/*
+		 * Device-writable, as the reporting protocol wants; no waiting
+		 * for an indirect table, as in fb_tx_add(). The ring holds at
+		 * least PAGE_REPORTING_CAPACITY entries (fb_report_init()), so
+		 * a request always fits directly once the ring is empty.
+		 */
+		err = virtqueue_add_inbuf(vq, rb->sg, rb->nr, rb,
+					  GFP_NOWAIT | __GFP_NOWARN);
 		if (err != -ENOSPC)
 			break;
 		virtqueue_kick(vq);
