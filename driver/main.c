@@ -60,7 +60,7 @@ MODULE_PARM_DESC(max_pages, "cap on the balloon in 4 KiB pages; 0 is no cap [0]"
 static unsigned long floor_pages;
 module_param(floor_pages, ulong, 0444);
 MODULE_PARM_DESC(floor_pages,
-		 "keep MemAvailable above this many 4 KiB pages: never inflate below it, deflate to restore it; 0 is none [0]");
+		 "keep MemAvailable above this many 4 KiB pages: inflation stops a band (1/32, at least 2 MiB) above it, deflate restores it; 0 is none [0]");
 
 static unsigned long inflate_limit_pages_per_s;
 module_param(inflate_limit_pages_per_s, ulong, 0444);
