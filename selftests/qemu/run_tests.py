@@ -414,9 +414,11 @@ def t_heal(c):
     fb_heal tracepoint accounts for every trade."""
     c.reset()
     c.unload("fastballoon")
-    # No evacuation (defrag_ms=0): the inflate has to use the holes, and
-    # healing can only use blocks that are free again.
-    c.g.sh("insmod /lib/fb/fastballoon.ko defrag_ms=0 heal_ms=1000")
+    # The inflate takes single pages only (max_order=0), so it fills from
+    # the holes and leaves the guest its free blocks; no evacuation
+    # (defrag_ms=0): healing can only use blocks that are free again.
+    c.g.sh("insmod /lib/fb/fastballoon.ko max_order=0 defrag_ms=0 "
+           "heal_ms=1000")
     try:
         check(c.bound() == "fastballoon", "fastballoon did not bind")
         _trace_start(c, ["fb_heal"])
@@ -425,17 +427,18 @@ def t_heal(c):
                int(free_mib * 0.9))
         wait_for(lambda: "fragmented" in c.g.sh("cat /tmp/frag.log"), 300,
                  what="fb_frag to fragment memory")
-        # All the free blocks and half of the holes, so the rest must come
-        # from the holes; not more: memory cut into single pages has no
-        # order-1 page for a fork, and with the balloon holding most of the
-        # holes compaction had too little room to make one (debug kernel,
-        # CI, at 85% of MemFree: a shell's fork OOM-killed fb_frag).
+        # Half of the holes.  The guest keeps its free blocks: with the
+        # balloon holding those too, its free memory was single pages
+        # only, and the debug kernel (whose 4 KiB slabs are order-1)
+        # OOM-killed fb_frag for a killall's kmalloc when compaction could
+        # not make an order-1 page (CI, twice).
         free_mib = c.meminfo()["MemFree"] // KIB
         blocks_mib = sum(int(n) << (o - 8)
                          for ln in c.g.sh("cat /proc/buddyinfo").splitlines()
                          for o, n in enumerate(ln.split()[4:]) if o >= 9)
-        take = (blocks_mib + max(free_mib - blocks_mib, 0) // 2) // 64 * 64
+        take = max(free_mib - blocks_mib, 0) // 2 // 64 * 64
         inflate_and_check(c, take)
+        c.set_knob("max_order", "9")    # healing trades for 2 MiB blocks
         fb1, host1 = c.fb(), c.g.balloon_actual()
         small = fb1["pages_4k"]
         if small < 4 * 512:
