@@ -149,14 +149,34 @@ static int fb_input_len(const char *buf)
 }
 
 /*
- * Parse a decimal count in [@min, @max]. On failure, log why (naming the
- * knob) and return -EINVAL or -ERANGE; *@val is then undefined.
+ * sysfs passes what was written as a string of @count bytes: a NUL inside
+ * would hide the rest of it from the parsers, so such a write is refused.
+ */
+static bool fb_nul_inside(struct fb_balloon *fb, const char *knob,
+			  const char *buf, size_t count)
+{
+	if (!memchr(buf, '\0', count))
+		return false;
+	dev_warn_ratelimited(&fb->vdev->dev,
+			     "%s: \"%.*s\" is followed by a NUL byte and more\n",
+			     knob, fb_input_len(buf), buf);
+	return true;
+}
+
+/*
+ * Parse a decimal count in [@min, @max] from the @count bytes at @buf. On
+ * failure, log why (naming the knob) and return -EINVAL or -ERANGE; *@val
+ * is then undefined.
  */
 static int fb_parse(struct fb_balloon *fb, const char *knob, const char *buf,
-		    unsigned long min, unsigned long max, unsigned long *val)
+		    size_t count, unsigned long min, unsigned long max,
+		    unsigned long *val)
 {
-	int err = kstrtoul(buf, 10, val);
+	int err;
 
+	if (fb_nul_inside(fb, knob, buf, count))
+		return -EINVAL;
+	err = kstrtoul(buf, 10, val);
 	if (err == -EINVAL) {
 		dev_warn_ratelimited(&fb->vdev->dev,
 				     "%s: \"%.*s\" is not a number (write a decimal %lu..%lu)\n",
@@ -174,11 +194,14 @@ static int fb_parse(struct fb_balloon *fb, const char *knob, const char *buf,
 
 /* Parse one of @names; log the choices if it is none of them. */
 static int fb_parse_word(struct fb_balloon *fb, const char *knob,
-			 const char *buf, const char * const *names,
-			 unsigned int n)
+			 const char *buf, size_t count,
+			 const char * const *names, unsigned int n)
 {
-	int i = fb_lookup(names, n, buf);
+	int i;
 
+	if (fb_nul_inside(fb, knob, buf, count))
+		return -EINVAL;
+	i = fb_lookup(names, n, buf);
 	if (i < 0)
 		dev_warn_ratelimited(&fb->vdev->dev,
 				     "%s: \"%.*s\" is not one of %s, %s, %s\n",
@@ -191,7 +214,31 @@ static int fb_parse_word(struct fb_balloon *fb, const char *knob,
  * A numeric knob: field @_field of struct fb_config, valid from @_min to
  * @_max (an expression of @fb), and @_kick run after a good write.
  */
-#define FB_KNOB_ATTR(_name, _field, _min, _max, _kick)			static ssize_t _name##_show(struct device *dev,							    struct device_attribute *attr, char *buf)	{										struct fb_balloon *fb = fb_from_dev(dev);													return sysfs_emit(buf, "%lu\n",								  (unsigned long)READ_ONCE(fb->cfg._field));	}									static ssize_t _name##_store(struct device *dev,						     struct device_attribute *attr,					     const char *buf, size_t count)		{										struct fb_balloon *fb = fb_from_dev(dev);				unsigned long val;							int err;																	err = fb_parse(fb, #_name, buf, (_min), (_max), &val);			if (err)									return err;							WRITE_ONCE(fb->cfg._field, val);					_kick(fb);								return count;							}									static DEVICE_ATTR_RW(_name)
+#define FB_KNOB_ATTR(_name, _field, _min, _max, _kick)			\
+static ssize_t _name##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	struct fb_balloon *fb = fb_from_dev(dev);			\
+									\
+	return sysfs_emit(buf, "%lu\n",					\
+			  (unsigned long)READ_ONCE(fb->cfg._field));	\
+}									\
+static ssize_t _name##_store(struct device *dev,			\
+			     struct device_attribute *attr,		\
+			     const char *buf, size_t count)		\
+{									\
+	struct fb_balloon *fb = fb_from_dev(dev);			\
+	unsigned long val;						\
+	int err;							\
+									\
+	err = fb_parse(fb, #_name, buf, count, (_min), (_max), &val);	\
+	if (err)							\
+		return err;						\
+	WRITE_ONCE(fb->cfg._field, val);				\
+	_kick(fb);							\
+	return count;							\
+}									\
+static DEVICE_ATTR_RW(_name)
 
 static void fb_kick_none(struct fb_balloon *fb) { }
 
@@ -217,7 +264,7 @@ static ssize_t defrag_store(struct device *dev, struct device_attribute *attr,
 			    const char *buf, size_t count)
 {
 	struct fb_balloon *fb = fb_from_dev(dev);
-	int i = fb_parse_word(fb, "defrag", buf, fb_defrag_names,
+	int i = fb_parse_word(fb, "defrag", buf, count, fb_defrag_names,
 			      ARRAY_SIZE(fb_defrag_names));
 
 	if (i < 0)
@@ -241,7 +288,7 @@ static ssize_t surrender_path_store(struct device *dev,
 				    const char *buf, size_t count)
 {
 	struct fb_balloon *fb = fb_from_dev(dev);
-	int i = fb_parse_word(fb, "surrender_path", buf, fb_path_names,
+	int i = fb_parse_word(fb, "surrender_path", buf, count, fb_path_names,
 			      ARRAY_SIZE(fb_path_names));
 
 	if (i < 0)

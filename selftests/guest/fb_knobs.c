@@ -54,8 +54,12 @@ static int fb_get(const char *grp, const char *name, char *val, size_t len)
 	return fb_read_str(path, val, len);
 }
 
-/* write(2) @s to attribute @name in one call; 0 or the errno it failed with. */
-static int fb_put(const char *grp, const char *name, const char *s)
+/*
+ * write(2) the @len bytes at @s to attribute @name in one call; 0 or the
+ * errno it failed with.
+ */
+static int fb_put_n(const char *grp, const char *name, const char *s,
+		    size_t len)
 {
 	char path[512];
 	ssize_t n;
@@ -65,13 +69,18 @@ static int fb_put(const char *grp, const char *name, const char *s)
 	fd = open(path, O_WRONLY);
 	if (fd < 0)
 		return errno;
-	n = write(fd, s, strlen(s));
+	n = write(fd, s, len);
 	if (n < 0)
 		err = errno;
-	else if ((size_t)n != strlen(s))
+	else if ((size_t)n != len)
 		err = EIO;		/* a short write: nobody should see that */
 	close(fd);
 	return err;
+}
+
+static int fb_put(const char *grp, const char *name, const char *s)
+{
+	return fb_put_n(grp, name, s, strlen(s));
 }
 
 static int fb_put_ull(const char *grp, const char *name, unsigned long long v)
@@ -307,13 +316,14 @@ static unsigned long long fb_knob_max(FIXTURE_DATA(knob) *self,
  * Write @s (which must fail) and check the errno is one of @e1, @e2 and the
  * value did not change.
  */
-#define EXPECT_REFUSED(s, e1, e2) do {					\
+/* Write @n bytes of @s, which must fail with @e1 or @e2 and change nothing. */
+#define EXPECT_REFUSED_N(s, n, e1, e2) do {				\
 	char _before[64], _after[64];					\
 	int _err;							\
 									\
 	ASSERT_EQ(0, fb_get(self->grp, variant->name, _before,		\
 			    sizeof(_before)));				\
-	_err = fb_put(self->grp, variant->name, (s));			\
+	_err = fb_put_n(self->grp, variant->name, (s), (n));		\
 	EXPECT_TRUE(_err == (e1) || _err == (e2))			\
 		TH_LOG("%s <- \"%.*s\": %s, want %s", variant->name,	\
 		       (int)strcspn((s), "\n"), (s),			\
@@ -325,6 +335,8 @@ static unsigned long long fb_knob_max(FIXTURE_DATA(knob) *self,
 		TH_LOG("%s changed by a refused write of \"%.*s\"",	\
 		       variant->name, (int)strcspn((s), "\n"), (s));	\
 } while (0)
+
+#define EXPECT_REFUSED(s, e1, e2) EXPECT_REFUSED_N(s, strlen(s), e1, e2)
 
 /* Write @s (which must succeed) and read back @want. */
 #define EXPECT_ACCEPTED(s, want) do {					\
@@ -421,8 +433,8 @@ TEST_F(knob, garbage)
 		"\n", " \n", "abc\n", "12abc\n", "1.5\n", "1 2\n", "+\n",
 		"bogus\n", "autox\n", "on off\n",
 	};
-	char s[80];
-	size_t i;
+	char s[80], num[24];
+	size_t i, n;
 
 	FB_NEED_GROUP();
 	for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
@@ -434,6 +446,17 @@ TEST_F(knob, garbage)
 		snprintf(s, sizeof(s), "%sx\n", variant->words[0]);
 		EXPECT_REFUSED(s, EINVAL, EINVAL);
 	}
+	/*
+	 * A good value, a NUL, then the value again: the store must not take
+	 * the part before the NUL and leave the rest unread.
+	 */
+	if (variant->words)
+		snprintf(num, sizeof(num), "%s", variant->words[0]);
+	else
+		snprintf(num, sizeof(num), "%llu", variant->min);
+	n = snprintf(s, sizeof(s), "%s", num) + 1;	/* the NUL too */
+	n += snprintf(s + n, sizeof(s) - n, "%s\n", num);
+	EXPECT_REFUSED_N(s, n, EINVAL, EINVAL);
 }
 
 TEST_HARNESS_MAIN

@@ -13,10 +13,10 @@
  *
  * What a write must do is worked out here first (the model):
  *  - sysfs hands the store at most one page (4096 bytes) of what was
- *    written, as a C string: the input is what comes before the first NUL
- *    of those bytes, and a successful write returns the number of bytes
- *    sysfs passed on (4096 for a longer write); an empty write is a no-op
- *    that returns 0;
+ *    written, and a successful write returns the number of bytes sysfs
+ *    passed on (4096 for a longer write); an empty write is a no-op that
+ *    returns 0; a NUL among the bytes passed on is EINVAL (fastballoon
+ *    refuses what it could not read to the end);
  *  - a numeric knob takes a strict decimal number: an optional '+', then
  *    digits (leading zeros are decimal), then at most one '\n', nothing
  *    else (the kernel's kstrtoul); no digit or anything after them is
@@ -306,6 +306,10 @@ static void fb_model(const struct fb_attr *a, const char *buf, size_t len,
 	e->ret = n;
 	if (!n)
 		return;		/* sysfs does not call the store at all */
+	if (memchr(buf, '\0', n)) {
+		e->ret = -EINVAL;
+		return;
+	}
 	memcpy(s, buf, n);
 	s[n] = '\0';
 	if (a->knob->words)
