@@ -279,6 +279,18 @@ def deflate_and_check(c, base_memtotal):
               fb["actual_pages"])
 
 
+def fb_steady(c, tries=20):
+    """fastballoon's attributes read while query-balloon stood still (the
+    same before and after), with the guest size it showed."""
+    for _ in range(tries):
+        before = c.g.balloon_actual()
+        fb = c.fb()
+        if c.g.balloon_actual() == before:
+            return fb, before
+        time.sleep(0.2)
+    raise Fail("query-balloon never held still for one sysfs read")
+
+
 def settled_balloon(c, timeout=180, quiet=3):
     """Wait until query-balloon has not moved for @quiet seconds; its value."""
     last, since = None, time.monotonic()

@@ -13,9 +13,9 @@ import re
 import time
 
 from fbtest import (
-    FB_ATTRS, FULL, F_DEFLATE_ON_OOM, Fail, KIB, MIB, PAGES_PER_MIB,
-    _last_lines, check, deepest_mib, fastballoon_only, inflate_and_check,
-    settled_balloon, wait_for,
+    FB_ATTRS, FULL, F_DEFLATE_ON_OOM, KIB, MIB, PAGES_PER_MIB,
+    _last_lines, check, deepest_mib, fastballoon_only, fb_steady,
+    inflate_and_check, settled_balloon, wait_for,
 )
 
 # Load: targets thrown at the guest, and how much it may take.  The storm
@@ -279,22 +279,10 @@ def t_stress_flap(c):
                       (FULL - lo) // MIB, (FULL - last) // MIB, took))
 
 
-def _fb_steady(c, tries=20):
-    """fastballoon's attributes read while query-balloon stood still (the
-    same before and after), with the guest size it showed."""
-    for _ in range(tries):
-        before = c.g.balloon_actual()
-        fb = c.fb()
-        if c.g.balloon_actual() == before:
-            return fb, before
-        time.sleep(0.2)
-    raise Fail("query-balloon never held still for one sysfs read")
-
-
 def _held_below_ram(c):
     """The balloon holds less than RAM, the host sees what sysfs says, the
     books balance; (attributes, guest size)."""
-    fb, guest = _fb_steady(c)
+    fb, guest = fb_steady(c)
     check(guest > 0 and fb["actual_pages"] < fb["ram_pages"], "actual_pages "
           "%d, ram_pages %d: the balloon took everything", fb["actual_pages"],
           fb["ram_pages"])
