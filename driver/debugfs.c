@@ -81,6 +81,8 @@ void fb_debugfs_add(struct fb_balloon *fb)
 	/* Fault injection, for tests: see the README. */
 	debugfs_create_bool("fail_host_silent", 0600, fb->debugfs,
 			    &fb->fail_host_silent);
+	debugfs_create_bool("force_must_tell_host", 0600, fb->debugfs,
+			    &fb->force_must_tell);
 }
 
 void fb_debugfs_remove(struct fb_balloon *fb)

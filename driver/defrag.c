@@ -9,6 +9,8 @@
  * alloc_contig_range() migrates the used pages elsewhere and hands us the
  * whole block, as virtio-mem does when it unplugs a subblock. All of it runs
  * within the caller's time bound; when that expires we fall back to 4 KiB.
+ * Layer 1, a primitive: it makes a block and hands it to the caller (the
+ * inflate pass, healing), calling only the kernel.
  */
 #include <linux/gfp.h>
 #include <linux/jiffies.h>
@@ -28,6 +30,12 @@
 #define FB_DEFRAG_SCAN_TTL	HZ
 /* Pageblocks with more pages in use than this are not worth emptying. */
 #define FB_DEFRAG_MAX_USED	(FB_BLOCK_PAGES * 3 / 4)
+/*
+ * Pageblocks the scan looks at between two chances to reschedule: it runs
+ * under @fb->lock on a shared workqueue, and a zone of a large guest has
+ * thousands of pageblocks of 512 pages each to read.
+ */
+#define FB_DEFRAG_SCAN_BATCH	32
 /* Candidates kept per scan (each is one word). */
 #define FB_DEFRAG_MAX_CAND	BIT(16)
 
@@ -77,7 +85,7 @@ static int fb_cand_cmp(const void *a, const void *b)
 static void fb_defrag_scan(struct fb_balloon *fb)
 {
 	struct fb_defrag_state *st = &fb->dfg;
-	unsigned long pfn, end;
+	unsigned long pfn, end, seen = 0;
 	struct page *page;
 	struct zone *zone;
 	int nid, z, cost;
@@ -99,6 +107,8 @@ static void fb_defrag_scan(struct fb_balloon *fb)
 			for (; pfn < end; pfn += FB_BLOCK_PAGES) {
 				if (st->nr == st->size)
 					goto sort;
+				if (!(++seen % FB_DEFRAG_SCAN_BATCH))
+					cond_resched();
 				page = pfn_to_online_page(pfn);
 				if (!page || page_zone(page) != zone)
 					continue;
@@ -107,7 +117,6 @@ static void fb_defrag_scan(struct fb_balloon *fb)
 					continue;
 				st->cand[st->nr++] = (pfn << FB_COST_BITS) | cost;
 			}
-			cond_resched();
 		}
 	}
 sort:

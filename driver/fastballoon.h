@@ -177,7 +177,8 @@ struct fb_debug {
  * struct fb_defrag_state - evacuation candidates from the last scan.
  * @cand: pageblock start PFNs, cheapest first.
  * @size: capacity of @cand.
- * @nr: entries in @cand; @next the next to try.
+ * @nr: entries in @cand.
+ * @next: the next entry to try.
  * @stamp: jiffies of the scan; older scans are redone.
  */
 struct fb_defrag_state {
@@ -245,74 +246,118 @@ enum fb_counter {
 /**
  * struct fb_balloon - one bound virtio-balloon device.
  *
- * Lock order: @lock -> @bdev.pages_lock; @hint_lock and @stop_lock nest
- * inside nothing and take nothing.
+ * Locks, outermost first. A lock may only be taken while holding the ones
+ * above it on its line, never the other way round:
+ *
+ *   memory hotplug locks (MEM_GOING_OFFLINE)  -> @lock, bounded wait
+ *   oom_lock (the OOM notifier)               -> @lock, bounded wait that
+ *                                                gives up on an evacuation
+ *   reclaim (the shrinkers)                   -> @lock, trylock only
+ *   page locks (migratepage, compaction)      -> @lock, trylock only
+ *   @lock -> @report_lock                        (the range path)
+ *   page_reporting core's lock -> @report_lock   (fb_report())
+ *   @lock -> @bdev's page list lock              (balloon core, 6.x)
+ *   @stop_lock, @hint_lock: irq-safe spinlocks, innermost: nothing is
+ *   taken under them but the workqueue's own locks (queueing work).
+ *
+ * @lock is a mutex held across allocation, evacuation and waits for the
+ * host; callers that run inside allocation or with the locks above held
+ * must never wait for it without a bound (fb_lock()).
+ * Fields read with READ_ONCE() outside their lock are written with
+ * WRITE_ONCE(); each such value is valid on its own.
  *
  * @vdev: the device.
- * @vqs: its virtqueues, NULL where the feature is absent.
+ * @vqs: its virtqueues, NULL where the feature is absent (set in probe and
+ *	restore, before the device is live; read-only otherwise).
  * @stop_lock: protects @stop; taken from config and queue callbacks.
  * @stop: set on remove/freeze so that callbacks queue no more work.
- * @dead: the host stopped answering; no more requests go out (@lock).
+ * @dead: the host stopped answering; no more requests go out. Set with
+ *	WRITE_ONCE() by fb_wait_host() from any path to the host (under
+ *	@lock, @report_lock, or the page_reporting core's lock), read
+ *	locklessly; cleared only by fb_init_vqs() while no request is in
+ *	flight.
  * @host_timeout: how long we wait for the host to return a buffer before
- *	declaring it dead (module parameter host_timeout_ms).
+ *	declaring it dead (module parameter host_timeout_ms; read-only).
  * @fail_host_silent: fault injection (debugfs): ignore the host's answers.
- * @mem_nb: memory hotplug notifier; @mem_registered whether it is.
+ * @force_must_tell: fault injection (debugfs): act as if the host had
+ *	negotiated MUST_TELL_HOST (no QEMU offers it), see fb_must_tell().
+ * @mem_nb: memory hotplug notifier (probe and remove only).
+ * @mem_registered: whether @mem_nb is registered (probe and remove only).
  * @size_work: moves the balloon towards the target (freezable wq).
  * @retry_delay: how long @size_work waits after a pass that got nothing;
  *	doubles up to FB_RETRY_MAX, reset by progress or a new target.
+ *	Written by @size_work and by fb_target_changed() (WRITE_ONCE); the
+ *	work item never runs twice at once.
  * @stats_work: refills the stats queue when the host asks.
- * @lock: serialises inflate, deflate and migration, and with them every use
- *	of the inflate/deflate queues and of @bufs (sleeps: never taken in
- *	atomic context).
- * @bdev: the 4 KiB pages we hold, migratable (balloon compaction).
+ * @lock: serialises inflate, deflate, healing and migration, and with them
+ *	every use of the inflate/deflate queues and of @free_bufs (sleeps:
+ *	never taken in atomic context).
+ * @bdev: the 4 KiB pages we hold, migratable (balloon compaction); its
+ *	list is the balloon core's, under its own lock.
  * @blocks: the 2 MiB blocks we hold, by their first page (@lock). They are
  *	not migratable: moving one would scatter it again.
- * @nr_blocks: length of @blocks (@lock).
- * @nr_pages: pages held and told to the host, blocks included (@lock);
- *	`actual` mirrors it.
+ * @nr_blocks: length of @blocks (@lock; read locklessly).
+ * @nr_pages: pages held, blocks included (@lock; read locklessly); `actual`
+ *	is brought level with it before @lock is released (fb_unlock()).
+ * @told_pages: what `actual` in config space says (@lock).
  * @nr_small: of those, single 4 KiB pages (@lock; read locklessly).
  * @released_blocks: blocks given back since the caller zeroed it (@lock;
  *	for the deflate tracepoint: a block split into pages is not one).
- * @ram_pages: guest RAM when the device was bound; bounds the page knobs.
+ * @ram_pages: guest RAM when the device was bound; bounds the page knobs
+ *	(read-only after probe).
  * @chain_blocks: send a block's 512 PFNs as one two-descriptor request
- *	(QEMU frees a huge page only then); else as two requests.
- * @report_lock: serialises the reporting queue between the page_reporting
- *	core and the range path; nests inside @lock.
- * @rbufs: reporting-queue requests for the range path (@report_lock).
- * @cfg: tunables.
- * @dfg: defragmentation candidates (@lock).
- * @heal_work: trades 4 KiB pages for blocks in the background.
+ *	(QEMU frees a huge page only then); else as two requests (read-only).
  * @small_order: order the 4 KiB path allocates at, lowered as it fails
  *	(@lock).
  * @deferred: first PFNs of blocks given back whose deflate message is still
- *	to be sent; @nr_deferred how many (@lock).
+ *	to be sent (@lock).
+ * @nr_deferred: entries in @deferred (@lock; read locklessly by debugfs).
+ * @report_lock: serialises the reporting queue between the page_reporting
+ *	core and the range path.
+ * @rbufs: reporting-queue requests for the range path (@report_lock).
+ * @cfg: tunables (see struct fb_config: lockless).
+ * @dfg: defragmentation candidates (@lock).
+ * @heal_work: trades 4 KiB pages for blocks in the background.
  * @free_bufs: the PFN buffer pool (@lock).
  * @acked: woken by every queue callback; waiters poll their queue.
- * @stats: the stats buffer; @events scratch for vm events (@stats_work).
- * @hint_wq: ordered workqueue for free page hinting; @hint_work its work.
- * @hint_read_cmd: bit 0 set when the config's command id must be re-read.
+ * @stats: the stats buffer (@stats_work).
+ * @events: scratch for vm events (@stats_work).
+ * @hint_wq: ordered workqueue for free page hinting.
+ * @hint_work: the hinting work, on @hint_wq.
+ * @hint_read_cmd: bit 0 set when the config's command id must be re-read
+ *	(atomic bitops).
  * @hint_cmd: last command id read from config (@hint_work).
- * @hint_active: command id of the hinting run in progress (device endian).
- * @hint_stop: the STOP id, kept in memory the device may read.
+ * @hint_active: command id of the hinting run in progress (device endian;
+ *	@hint_work, and restore while the work cannot run).
+ * @hint_stop: the STOP id, kept in memory the device may read (read-only).
  * @hint_lock: protects @hint_pages and @hint_nr_blocks (irq-safe).
  * @hint_pages: blocks handed to the host as hints, to return to mm.
- * @hint_nr_blocks: length of @hint_pages.
+ * @hint_nr_blocks: length of @hint_pages (read locklessly by debugfs).
  * @hint_shrinker: gives hinted blocks back under memory pressure.
- * @pr: free page reporting registration; @pr_registered whether it is.
- * @oom_nb: the OOM notifier (DEFLATE_ON_OOM); @oom_registered whether it is.
+ * @pr: free page reporting registration.
+ * @pr_registered: whether @pr is registered (probe and remove only).
+ * @oom_nb: the OOM notifier (DEFLATE_ON_OOM).
+ * @oom_registered: whether @oom_nb is registered (probe and remove only).
  * @shrinker: gives memory back when reclaim runs short (DEFLATE_ON_OOM).
  * @pressure_hold: the guest took memory back under pressure; don't inflate
- *	again until the host sets a new target.
+ *	again until the host sets a new target. No lock: set by the pressure
+ *	releases, cleared by fb_target_changed(), read by the passes between
+ *	steps (WRITE_ONCE/READ_ONCE); a stale read costs one step.
  * @evacuating: alloc_contig_range() runs under @lock (see fb_lock()).
+ *	Written by the @lock holder, read locklessly by the OOM notifier.
  * @floor_work: gives memory back while MemAvailable is under the floor.
  * @floor_hold_until: jiffies before which inflate waits after a floor
- *	release.
- * @run: direction of the size work's current run (@size_work);
- *	@run_start_ns when it began, @run_pages pages it moved.
- * @last_inflate_rate: pages per second of the last inflate run;
- *	@last_deflate_rate the same for deflate.
- * @dbg: debugfs-only counters; @debugfs the device's debugfs directory.
- * @cnt: event counters, exported through sysfs.
+ *	release. No lock: written by @floor_work and fb_target_changed(),
+ *	read by @size_work (WRITE_ONCE/READ_ONCE).
+ * @run: direction of the size work's current run (@size_work).
+ * @run_start_ns: when the current run began (@size_work).
+ * @run_pages: pages the current run moved (@size_work).
+ * @last_inflate_rate: pages per second of the last inflate run
+ *	(@size_work; read locklessly).
+ * @last_deflate_rate: the same for deflate.
+ * @dbg: debugfs-only counters.
+ * @debugfs: the device's debugfs directory (probe and remove only).
+ * @cnt: event counters, exported through sysfs (atomic).
  */
 struct fb_balloon {
 	struct virtio_device *vdev;
@@ -323,6 +368,7 @@ struct fb_balloon {
 	bool dead;
 	unsigned long host_timeout;
 	bool fail_host_silent;
+	bool force_must_tell;
 	struct notifier_block mem_nb;
 	bool mem_registered;
 	struct delayed_work size_work;
@@ -334,6 +380,7 @@ struct fb_balloon {
 	struct list_head blocks;
 	unsigned long nr_blocks;
 	unsigned long nr_pages;
+	unsigned long told_pages;
 	unsigned long nr_small;
 	unsigned long released_blocks;
 	unsigned long ram_pages;
@@ -392,11 +439,69 @@ static inline bool fb_has(const struct fb_balloon *fb, unsigned int bit)
 }
 
 /*
+ * Without DEFLATE_ON_OOM the host may count on the memory staying gone, so
+ * ballooned pages leave the guest's managed memory (MemTotal drops), as with
+ * the in-tree driver. With it, they stay counted: the guest may take them
+ * back whenever it needs them.
+ */
+static inline bool fb_adjusts_managed(const struct fb_balloon *fb)
+{
+	return !fb_has(fb, VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+}
+
+/*
+ * The host wants to hear about every page before the guest uses it again
+ * (MUST_TELL_HOST), or a test makes us behave so (debugfs force_must_tell).
+ */
+static inline bool fb_must_tell(const struct fb_balloon *fb)
+{
+	return fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST) ||
+	       READ_ONCE(fb->force_must_tell);
+}
+
+/*
+ * The one rule for every work item: queue it unless the device is going
+ * away (@fb->stop, under @fb->stop_lock, which remove and freeze set before
+ * they cancel the work). @mod moves an already queued item to @delay;
+ * otherwise a queued item keeps its time.
+ */
+static inline void fb_queue_dwork(struct fb_balloon *fb,
+				  struct workqueue_struct *wq,
+				  struct delayed_work *dw, unsigned long delay,
+				  bool mod)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&fb->stop_lock, flags);
+	if (!fb->stop) {
+		if (mod)
+			mod_delayed_work(wq, dw, delay);
+		else
+			queue_delayed_work(wq, dw, delay);
+	}
+	spin_unlock_irqrestore(&fb->stop_lock, flags);
+}
+
+static inline void fb_queue_work(struct fb_balloon *fb,
+				 struct workqueue_struct *wq,
+				 struct work_struct *work)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&fb->stop_lock, flags);
+	if (!fb->stop)
+		queue_work(wq, work);
+	spin_unlock_irqrestore(&fb->stop_lock, flags);
+}
+
+/*
  * Change what the balloon holds (caller holds @fb->lock). Each field is
- * written once, so lockless readers see a value that was true.
+ * written once, so lockless readers see a value that was true; `actual`
+ * follows when the lock is released (fb_unlock()).
  */
 static inline void fb_acct(struct fb_balloon *fb, long blocks, long small)
 {
+	lockdep_assert_held(&fb->lock);
 	WRITE_ONCE(fb->nr_blocks, fb->nr_blocks + blocks);
 	WRITE_ONCE(fb->nr_small, fb->nr_small + small);
 	WRITE_ONCE(fb->nr_pages,
@@ -408,7 +513,12 @@ static inline void fb_count(struct fb_balloon *fb, enum fb_counter c, u64 n)
 	atomic64_add(n, &fb->cnt[c]);
 }
 
-/* vq.c: queues and the only path that sends PFNs to the host */
+/*
+ * The layers, from the bottom. A file calls only into its own layer's
+ * primitives below it, never up (the README's Layout section has the map).
+ */
+
+/* Layer 1, vq.c: the queues and the only paths to the host */
 int fb_init_vqs(struct fb_balloon *fb);
 void fb_del_vqs(struct fb_balloon *fb);
 int fb_alloc_bufs(struct fb_balloon *fb);
@@ -418,60 +528,99 @@ void fb_tx_begin(struct fb_tx *tx, struct fb_balloon *fb, enum fb_vq q);
 void fb_tx_pfn(struct fb_tx *tx, unsigned long pfn);
 void fb_tx_block(struct fb_tx *tx, unsigned long pfn, bool chain);
 int fb_tx_end(struct fb_tx *tx);
+bool fb_use_ranges(struct fb_balloon *fb);
 void fb_rtx_begin(struct fb_rtx *rtx, struct fb_balloon *fb);
 void fb_rtx_block(struct fb_rtx *rtx, struct page *page);
 int fb_rtx_end(struct fb_rtx *rtx);
-void fb_ack(struct virtqueue *vq);
-int fb_wait_host(struct fb_balloon *fb, struct virtqueue *vq,
-		 bool (*collect)(void *arg), void *arg);
+int fb_report_sg(struct fb_balloon *fb, struct scatterlist *sgl,
+		 unsigned int nents);
+int fb_post(struct fb_balloon *fb, enum fb_vq q, void *data, unsigned int len,
+	    bool in, gfp_t gfp);
 void *fb_get_buf(struct virtqueue *vq);
+void fb_config_write_actual(struct fb_balloon *fb, u32 actual);
+u32 fb_target_pages(struct fb_balloon *fb);
 
-/* balloon.c: inflate, deflate, migration, the size work */
-void fb_balloon_init(struct fb_balloon *fb);
-/* How fb_give_back() takes the balloon lock. */
+/* Layer 1, pages.c: what the balloon holds, and its lock */
+/* How fb_lock() waits for the balloon lock. */
 enum fb_wait {
 	FB_WAIT,	/* sleep until it is free */
 	FB_TRY,		/* reclaim: give up if it is taken */
-	FB_WAIT_OOM,	/* the OOM notifier: wait, but never for an evacuation */
+	FB_WAIT_OOM,	/* the OOM notifier: 1 s at most, never for an evacuation */
+	FB_WAIT_OFFLINE, /* memory going offline: 2 s at most */
 };
 
-unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
-			   bool blocks_first, enum fb_wait wait);
-unsigned long fb_release(struct fb_balloon *fb, unsigned long nr,
-			 bool blocks_first, struct fb_tx *tx);
-void fb_release_pages(struct fb_balloon *fb, struct list_head *pages);
-unsigned long fb_release_small(struct fb_balloon *fb, unsigned long nr,
-			       struct fb_tx *tx);
-void fb_deflate_all(struct fb_balloon *fb);
-void fb_release_all_untold(struct fb_balloon *fb);
-void fb_size_func(struct work_struct *work);
+bool fb_lock(struct fb_balloon *fb, enum fb_wait wait);
+void fb_unlock(struct fb_balloon *fb);
 void fb_update_actual(struct fb_balloon *fb);
-u32 fb_target_pages(struct fb_balloon *fb);
-unsigned long fb_effective_target(struct fb_balloon *fb);
-void fb_queue_size_work(struct fb_balloon *fb);
-void fb_target_changed(struct fb_balloon *fb);
-void fb_floor_func(struct work_struct *work);
-void fb_queue_floor(struct fb_balloon *fb);
-
-/* block.c: 2 MiB blocks and healing */
+void fb_retell_actual(struct fb_balloon *fb);
+unsigned long fb_small_alloc(struct fb_balloon *fb, unsigned long nr,
+			     struct list_head *pages);
+void fb_small_enqueue(struct fb_balloon *fb, struct list_head *pages);
+unsigned long fb_small_dequeue(struct fb_balloon *fb, unsigned long nr,
+			       struct list_head *pages);
+void fb_small_putback(struct fb_balloon *fb, struct list_head *pages);
+void fb_small_free(struct fb_balloon *fb, struct list_head *pages);
 struct page *fb_block_alloc(void);
+void fb_block_drop(struct page *head, bool contig);
+void fb_block_claim(struct fb_balloon *fb, struct page *head, bool contig,
+		    struct list_head *list);
+void fb_block_account(struct fb_balloon *fb, struct page *head);
 void fb_block_take(struct fb_balloon *fb, struct page *head, bool contig,
 		   struct list_head *list);
-bool fb_block_to_small(struct fb_balloon *fb);
+void fb_block_set_ranged(struct page *head);
+bool fb_block_ranged(struct page *head);
+bool fb_block_in(struct page *head, unsigned long start, unsigned long end);
+bool fb_block_split(struct fb_balloon *fb);
 void fb_block_free(struct fb_balloon *fb, struct page *head);
-bool fb_use_ranges(struct fb_balloon *fb);
-void fb_heal_func(struct work_struct *work);
-void fb_queue_heal(struct fb_balloon *fb);
-unsigned long fb_release_blocks(struct fb_balloon *fb, unsigned long nr,
-				struct fb_tx *tx);
-void fb_flush_deferred(struct fb_balloon *fb, struct fb_tx *tx);
-void fb_surrender_blocks(struct fb_balloon *fb, struct list_head *list,
-			 struct fb_tx *tx);
+void fb_pages_init(struct fb_balloon *fb);
 
-/* defrag.c: evacuate movable pageblocks into free 2 MiB blocks */
+/* Layer 1, defrag.c: evacuate movable pageblocks into free 2 MiB blocks */
 struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline);
 int fb_defrag_init(struct fb_balloon *fb);
 void fb_defrag_exit(struct fb_balloon *fb);
+
+/* Layer 2, inflate.c: the inflate pass */
+void fb_surrender(struct fb_balloon *fb, struct list_head *list,
+		  struct fb_tx *tx);
+unsigned long fb_inflate(struct fb_balloon *fb, unsigned long nr);
+
+/* Layer 2, deflate.c: the deflate passes */
+unsigned long fb_give_back(struct fb_balloon *fb, unsigned long nr,
+			   bool blocks_first, enum fb_wait wait);
+int fb_give_back_in(struct fb_balloon *fb, unsigned long start,
+		    unsigned long end, enum fb_wait wait, unsigned long *got);
+void fb_deflate_all(struct fb_balloon *fb);
+void fb_release_all_untold(struct fb_balloon *fb);
+
+/* Layer 3, heal.c: trade held 4 KiB pages for blocks */
+void fb_heal_init(struct fb_balloon *fb);
+void fb_queue_heal(struct fb_balloon *fb);
+
+/* Layer 3, pressure.c: the floor, and memory back under pressure */
+void fb_floor_init(struct fb_balloon *fb);
+unsigned long fb_floor_room(struct fb_balloon *fb, unsigned long want);
+void fb_queue_floor(struct fb_balloon *fb);
+int fb_pressure_init(struct fb_balloon *fb);
+void fb_pressure_exit(struct fb_balloon *fb);
+
+/* Layer 4, size.c: the size work, towards the target */
+void fb_size_init(struct fb_balloon *fb);
+unsigned long fb_effective_target(struct fb_balloon *fb);
+void fb_queue_size_work(struct fb_balloon *fb);
+void fb_target_changed(struct fb_balloon *fb);
+
+/*
+ * Entry points: the callbacks of the kernel and of the device. They queue
+ * work or, where the kernel waits for their answer, call a pass or a
+ * policy directly.
+ */
+
+/* migrate.c: balloon compaction moves our 4 KiB pages */
+void fb_migrate_init(struct fb_balloon *fb);
+
+/* hotplug.c: memory blocks going offline */
+int fb_hotplug_init(struct fb_balloon *fb);
+void fb_hotplug_exit(struct fb_balloon *fb);
 
 /* main.c */
 void fb_config_defaults(struct fb_balloon *fb);
@@ -484,7 +633,6 @@ int fb_stats_init(struct fb_balloon *fb);
 void fb_stats_exit(struct fb_balloon *fb);
 int fb_stats_prime(struct fb_balloon *fb);
 void fb_stats_request(struct virtqueue *vq);
-void fb_stats_func(struct work_struct *work);
 
 /* hint.c: free page hinting (FREE_PAGE_HINT) */
 int fb_hint_init(struct fb_balloon *fb);
@@ -495,22 +643,6 @@ void fb_hint_return_all(struct fb_balloon *fb);
 /* report.c: free page reporting (REPORTING) */
 int fb_report_init(struct fb_balloon *fb);
 void fb_report_exit(struct fb_balloon *fb);
-
-/* pressure.c: memory back to the guest under pressure (DEFLATE_ON_OOM) */
-int fb_pressure_init(struct fb_balloon *fb);
-void fb_pressure_exit(struct fb_balloon *fb);
-unsigned long fb_pressure_release(struct fb_balloon *fb, unsigned long nr,
-				  enum fb_release_reason why, enum fb_wait wait);
-
-/* hotplug.c: memory blocks going offline */
-int fb_hotplug_init(struct fb_balloon *fb);
-void fb_hotplug_exit(struct fb_balloon *fb);
-int fb_give_back_range(struct fb_balloon *fb, unsigned long start,
-		       unsigned long nr_pages, unsigned long *got);
-unsigned long fb_release_blocks_in(struct fb_balloon *fb, unsigned long start,
-				   unsigned long end, struct fb_tx *tx);
-bool fb_holds_blocks_in(struct fb_balloon *fb, unsigned long start,
-			unsigned long end);
 
 /* debugfs.c */
 void fb_debugfs_init(void);

@@ -42,16 +42,8 @@ static void fb_hint_collect(struct fb_balloon *fb)
 /* Send a 4-byte command id (START with the host's id, or STOP). */
 static int fb_hint_send_id(struct fb_balloon *fb, __virtio32 *id)
 {
-	struct virtqueue *vq = fb->vqs[FB_VQ_HINT];
-	struct scatterlist sg;
-	int err;
-
 	fb_hint_collect(fb);
-	sg_init_one(&sg, id, sizeof(*id));
-	err = virtqueue_add_outbuf(vq, &sg, 1, id, GFP_KERNEL);
-	if (!err)
-		virtqueue_kick(vq);
-	return err;
+	return fb_post(fb, FB_VQ_HINT, id, sizeof(*id), false, GFP_KERNEL);
 }
 
 /* Give back up to @nr hinted blocks to the page allocator. */
@@ -89,7 +81,6 @@ void fb_hint_return_all(struct fb_balloon *fb)
 static bool fb_hint_one(struct fb_balloon *fb, u32 active)
 {
 	struct virtqueue *vq = fb->vqs[FB_VQ_HINT];
-	struct scatterlist sg;
 	struct page *page;
 	unsigned long flags;
 	int tries = 0;
@@ -106,12 +97,11 @@ static bool fb_hint_one(struct fb_balloon *fb, u32 active)
 	page = alloc_pages(FB_HINT_GFP, FB_HINT_ORDER);
 	if (!page)
 		return false;
-	sg_init_one(&sg, page_address(page), FB_HINT_PAGES << PAGE_SHIFT);
-	if (virtqueue_add_inbuf(vq, &sg, 1, page, GFP_KERNEL)) {
+	if (fb_post(fb, FB_VQ_HINT, page_address(page),
+		    FB_HINT_PAGES << PAGE_SHIFT, true, GFP_KERNEL)) {
 		__free_pages(page, FB_HINT_ORDER);
 		return false;
 	}
-	virtqueue_kick(vq);
 
 	spin_lock_irqsave(&fb->hint_lock, flags);
 	list_add(&page->lru, &fb->hint_pages);
@@ -155,8 +145,8 @@ void fb_hint_config_changed(struct fb_balloon *fb)
 {
 	if (!fb_has(fb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
 		return;
-	if (!test_and_set_bit(FB_HINT_READ, &fb->hint_read_cmd))
-		queue_work(fb->hint_wq, &fb->hint_work);
+	set_bit(FB_HINT_READ, &fb->hint_read_cmd);
+	fb_queue_work(fb, fb->hint_wq, &fb->hint_work);
 }
 
 static unsigned long fb_hint_count(struct shrinker *s,

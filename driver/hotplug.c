@@ -9,7 +9,9 @@
  * nothing we free there is handed out again), we give back the balloon
  * blocks inside it, telling the host as for any deflate, and let the size
  * work take the same amount elsewhere. The balloon ends up the same size,
- * as with virtio_balloon, whose pages are migrated instead.
+ * as with virtio_balloon, whose pages are migrated instead. An entry point:
+ * the notifier calls the deflate pass (the core waits for its answer) and
+ * queues the size work.
  */
 #include <linux/memory.h>
 #include <linux/notifier.h>
@@ -26,7 +28,13 @@ static int fb_memory_notify(struct notifier_block *nb, unsigned long action,
 
 	if (action != MEM_GOING_OFFLINE)
 		return NOTIFY_OK;
-	err = fb_give_back_range(fb, mn->start_pfn, mn->nr_pages, &got);
+	/*
+	 * The caller holds the memory hotplug locks: wait for the balloon
+	 * lock only so long (fb_lock()); the offlining then fails with
+	 * -EBUSY and can be retried.
+	 */
+	err = fb_give_back_in(fb, mn->start_pfn, mn->start_pfn + mn->nr_pages,
+			      FB_WAIT_OFFLINE, &got);
 	if (got) {
 		dev_info(&fb->vdev->dev,
 			 "memory going offline at pfn %#lx: %lu ballooned pages given back, refilling elsewhere\n",

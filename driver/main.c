@@ -2,9 +2,9 @@
 /*
  * fastballoon: a virtio-balloon driver that gives memory back to the host
  * fast. This file binds devices: feature negotiation, probe, remove,
- * freeze/restore and the config-change callback. The work itself lives in
- * the files named after it (balloon.c, vq.c, stats.c, hint.c, report.c,
- * pressure.c, sysfs.c).
+ * freeze/restore, the config-change callback and the module parameters.
+ * An entry point: it sets every other file up and tears it down, and
+ * otherwise only queues work (the README's Layout section has the map).
  *
  * Both this driver and the in-tree virtio_balloon match virtio device id 5;
  * whichever is bound owns the device. See the README for moving a running
@@ -188,12 +188,8 @@ static int __init fb_check_params(void)
 static void fb_config_changed(struct virtio_device *vdev)
 {
 	struct fb_balloon *fb = vdev->priv;
-	unsigned long flags;
 
-	spin_lock_irqsave(&fb->stop_lock, flags);
-	if (!fb->stop)
-		fb_hint_config_changed(fb);
-	spin_unlock_irqrestore(&fb->stop_lock, flags);
+	fb_hint_config_changed(fb);
 	/* A new target from the host ends a pressure hold. */
 	fb_target_changed(fb);
 }
@@ -264,12 +260,12 @@ static void fb_stop(struct fb_balloon *fb)
 	if (fb->hint_wq)
 		cancel_work_sync(&fb->hint_work);
 
-	fb_deflate_all(fb);
 	/*
 	 * Even a host that stopped answering may read the config space:
-	 * leave it the truth (nothing is ballooned) before the reset.
+	 * every pass leaves it the truth (here: nothing is ballooned) before
+	 * the reset.
 	 */
-	fb_update_actual(fb);
+	fb_deflate_all(fb);
 	fb_hint_return_all(fb);
 
 	virtio_reset_device(fb->vdev);
@@ -294,14 +290,17 @@ static int fb_probe(struct virtio_device *vdev)
 	vdev->priv = fb;
 	fb->vdev = vdev;
 	spin_lock_init(&fb->stop_lock);
-	mutex_init(&fb->lock);
 	init_waitqueue_head(&fb->acked);
 	fb->ram_pages = totalram_pages();
 	fb->host_timeout = msecs_to_jiffies(host_timeout_ms);
 	fb_config_defaults(fb);
-	fb->retry_delay = FB_RETRY_DELAY;
 	fb->chain_blocks = fb_chain_blocks(vdev);
-	fb_balloon_init(fb);
+	fb_pages_init(fb);
+	fb_migrate_init(fb);
+	mutex_init(&fb->report_lock);
+	fb_size_init(fb);
+	fb_heal_init(fb);
+	fb_floor_init(fb);
 
 	err = fb_defrag_init(fb);
 	if (err)
@@ -400,7 +399,7 @@ static int fb_restore(struct virtio_device *vdev)
 		return err;
 	fb_set_poison(fb);
 	fb_set_stop(fb, false);
-	fb_update_actual(fb);
+	fb_retell_actual(fb);
 	fb_queue_size_work(fb);
 	fb_queue_floor(fb);
 	return 0;

@@ -1,9 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * fastballoon under memory pressure (DEFLATE_ON_OOM).
+ * fastballoon policies that give memory back on the guest's own account:
+ * the floor, and memory pressure (DEFLATE_ON_OOM).
  *
- * When the host allows it, the guest takes ballooned memory back before
- * anything is killed, whole blocks first:
+ * Owns the floor (how much inflation may take, and the work that gives
+ * back while MemAvailable is under it), the OOM notifier and the shrinker,
+ * and the holds each release imposes. Layer 3: it calls the deflate pass
+ * (deflate.c); the size work asks it for the floor's room; the notifiers
+ * are entry points the kernel waits on, so they call the pass directly.
+ *
+ * The floor: while MemAvailable is under it, give back what is missing
+ * (blocks first) and hold inflation off for a while, so that the balloon
+ * and the guest's workload don't trade the same memory back and forth.
+ *
+ * Under pressure, when the host allows it, the guest takes ballooned memory
+ * back before anything is killed, whole blocks first:
  *  - the shrinker gives memory back when reclaim runs while available
  *    memory is already low, so a large allocation is served at reclaim
  *    speed instead of crawling through one OOM round per megabyte;
@@ -34,8 +45,10 @@
  * or shrinker release the balloon stays put until the host sets a new
  * target; the floor sets its own, timed hold (fb_floor_func()).
  */
-unsigned long fb_pressure_release(struct fb_balloon *fb, unsigned long nr,
-				  enum fb_release_reason why, enum fb_wait wait)
+static unsigned long fb_pressure_release(struct fb_balloon *fb,
+					 unsigned long nr,
+					 enum fb_release_reason why,
+					 enum fb_wait wait)
 {
 	static const enum fb_counter cnt[] = {
 		[FB_REL_OOM] = FB_CNT_OOM_RELEASED,
@@ -53,6 +66,65 @@ unsigned long fb_pressure_release(struct fb_balloon *fb, unsigned long nr,
 	fb_count(fb, cnt[why], got);
 	trace_fb_release(fb->vdev->index, why, nr, got);
 	return got;
+}
+
+/*
+ * The floor has a band above it: inflation stops a band short of the floor,
+ * and a give-back refills MemAvailable to two bands over it. Were the
+ * inflate to stop at the floor itself, the next small allocation in the
+ * guest would push MemAvailable under it, the floor would give back, and
+ * after each hold the balloon would take the same memory again.
+ */
+static unsigned long fb_floor_band(unsigned long floor)
+{
+	return max(floor / 32, FB_BLOCK_PAGES);
+}
+
+/* Pages inflate may still take without pushing MemAvailable into the band. */
+unsigned long fb_floor_room(struct fb_balloon *fb, unsigned long want)
+{
+	unsigned long floor = READ_ONCE(fb->cfg.floor_pages);
+	long avail, keep;
+
+	if (!floor)
+		return want;
+	keep = floor + fb_floor_band(floor);
+	avail = si_mem_available();
+	if (avail <= keep)
+		return 0;
+	return min(want, (unsigned long)(avail - keep));
+}
+
+static void fb_floor_func(struct work_struct *work)
+{
+	struct fb_balloon *fb = container_of(to_delayed_work(work),
+					     struct fb_balloon, floor_work);
+	unsigned long floor = READ_ONCE(fb->cfg.floor_pages);
+	long avail = si_mem_available();
+	unsigned long need;
+
+	if (!floor || !READ_ONCE(fb->nr_pages))
+		return;
+	if (avail < (long)floor) {
+		need = floor + 2 * fb_floor_band(floor) - avail;
+		WRITE_ONCE(fb->floor_hold_until, jiffies + FB_FLOOR_HOLD);
+		fb_pressure_release(fb, need, FB_REL_FLOOR, FB_WAIT);
+	}
+	fb_queue_floor(fb);
+}
+
+/* Keep checking the floor while one is set and there is memory to give. */
+void fb_queue_floor(struct fb_balloon *fb)
+{
+	if (!READ_ONCE(fb->cfg.floor_pages) || !READ_ONCE(fb->nr_pages))
+		return;
+	fb_queue_dwork(fb, system_freezable_wq, &fb->floor_work,
+		       FB_FLOOR_PERIOD, false);
+}
+
+void fb_floor_init(struct fb_balloon *fb)
+{
+	INIT_DELAYED_WORK(&fb->floor_work, fb_floor_func);
 }
 
 static int fb_oom_notify(struct notifier_block *nb, unsigned long unused,

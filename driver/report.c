@@ -6,50 +6,26 @@
  * pageblock order and hands them to us as a scatterlist; we pass the list
  * to the device in one request and wait until the host has discarded the
  * ranges. The pages stay free in the guest the whole time: the core keeps
- * them off the free lists until we return.
+ * them off the free lists until we return. An entry point: the core calls
+ * it; it reaches the host only through vq.c.
  */
 #include <linux/page_reporting.h>
 #include <linux/scatterlist.h>
 
 #include "fastballoon.h"
 
-/* The report in flight came back (there is only ever one). */
-static bool fb_report_done(void *arg)
-{
-	return fb_get_buf(arg);
-}
-
 static int fb_report(struct page_reporting_dev_info *pr,
 		     struct scatterlist *sgl, unsigned int nents)
 {
 	struct fb_balloon *fb = container_of(pr, struct fb_balloon, pr);
-	struct virtqueue *vq = fb->vqs[FB_VQ_REPORT];
 	struct scatterlist *sg;
 	unsigned long bytes = 0;
 	unsigned int i;
 	int err;
 
-	if (READ_ONCE(fb->dead))
-		return -EIO;
 	for_each_sg(sgl, sg, nents, i)
 		bytes += sg->length;
-
-	/* The range path shares the queue; this waits out a burst of it. */
-	mutex_lock(&fb->report_lock);
-
-	/* Indirect descriptors are off (validate), so this cannot allocate. */
-	err = virtqueue_add_inbuf(vq, sgl, nents, fb, GFP_NOWAIT | __GFP_NOWARN);
-	if (err) {
-		mutex_unlock(&fb->report_lock);
-		dev_warn_ratelimited(&fb->vdev->dev,
-				     "could not queue %u free ranges: %d\n",
-				     nents, err);
-		return err;
-	}
-	virtqueue_kick(vq);
-
-	err = fb_wait_host(fb, vq, fb_report_done, vq);
-	mutex_unlock(&fb->report_lock);
+	err = fb_report_sg(fb, sgl, nents);
 	if (err)
 		return err;
 	fb_count(fb, FB_CNT_REPORTED, bytes >> PAGE_SHIFT);

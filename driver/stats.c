@@ -96,17 +96,10 @@ static unsigned int fb_stats_fill(struct fb_balloon *fb)
 
 static int fb_stats_send(struct fb_balloon *fb)
 {
-	struct virtqueue *vq = fb->vqs[FB_VQ_STATS];
-	struct scatterlist sg;
-	unsigned int n;
-	int err;
+	unsigned int n = fb_stats_fill(fb);
 
-	n = fb_stats_fill(fb);
-	sg_init_one(&sg, fb->stats, n * sizeof(fb->stats[0]));
-	err = virtqueue_add_outbuf(vq, &sg, 1, fb, GFP_KERNEL);
-	if (!err)
-		virtqueue_kick(vq);
-	return err;
+	return fb_post(fb, FB_VQ_STATS, fb->stats, n * sizeof(fb->stats[0]),
+		       false, GFP_KERNEL);
 }
 
 /* Probe and restore: give the device the buffer it will hand back. */
@@ -121,15 +114,11 @@ int fb_stats_prime(struct fb_balloon *fb)
 void fb_stats_request(struct virtqueue *vq)
 {
 	struct fb_balloon *fb = vq->vdev->priv;
-	unsigned long flags;
 
-	spin_lock_irqsave(&fb->stop_lock, flags);
-	if (!fb->stop)
-		queue_work(system_freezable_wq, &fb->stats_work);
-	spin_unlock_irqrestore(&fb->stop_lock, flags);
+	fb_queue_work(fb, system_freezable_wq, &fb->stats_work);
 }
 
-void fb_stats_func(struct work_struct *work)
+static void fb_stats_func(struct work_struct *work)
 {
 	struct fb_balloon *fb = container_of(work, struct fb_balloon,
 					     stats_work);

@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * fastballoon virtqueues and the one path that tells the host about pages.
+ * fastballoon virtqueues: the only code that talks to the host.
+ *
+ * Owns the queues, the PFN buffer pool, every request to every queue
+ * (inflate and deflate bursts, ranges and free page reports on the
+ * reporting queue, stats and hint buffers), the one wait for the host, and
+ * the config-space fields the driver reads and writes. Layer 1: it calls
+ * only the kernel; everything above calls it to reach the host.
  *
  * The in-tree driver sends 256 PFNs and sleeps until the host acknowledges
  * them before sending the next 256. Here a burst fills buffers from a pool
@@ -15,11 +21,29 @@
 #include "fastballoon.h"
 
 /* Callback of every queue the driver polls: wake whoever waits. */
-void fb_ack(struct virtqueue *vq)
+static void fb_ack(struct virtqueue *vq)
 {
 	struct fb_balloon *fb = vq->vdev->priv;
 
 	wake_up(&fb->acked);
+}
+
+/* The host's target, in 4 KiB pages. */
+u32 fb_target_pages(struct fb_balloon *fb)
+{
+	u32 target;
+
+	/* The balloon's config space is little-endian even on legacy devices. */
+	virtio_cread_le(fb->vdev, struct virtio_balloon_config, num_pages,
+			&target);
+	return target;
+}
+
+/* Tell the host how many pages the balloon holds (pages.c decides when). */
+void fb_config_write_actual(struct fb_balloon *fb, u32 actual)
+{
+	virtio_cwrite_le(fb->vdev, struct virtio_balloon_config, actual,
+			 &actual);
 }
 
 int fb_init_vqs(struct fb_balloon *fb)
@@ -131,8 +155,8 @@ void fb_reclaim_bufs(struct fb_balloon *fb)
  * queue that broke (surprise removal), marks the device dead: its buffers
  * stay with it, never reused, and no further request is sent.
  */
-int fb_wait_host(struct fb_balloon *fb, struct virtqueue *vq,
-		 bool (*collect)(void *arg), void *arg)
+static int fb_wait_host(struct fb_balloon *fb, struct virtqueue *vq,
+			bool (*collect)(void *arg), void *arg)
 {
 	long left;
 
@@ -363,6 +387,49 @@ int fb_tx_end(struct fb_tx *tx)
 	return tx->err;
 }
 
+/*
+ * One buffer to a queue the driver does not poll in bursts (stats, hints):
+ * add it and kick. @in: the device writes it.
+ */
+int fb_post(struct fb_balloon *fb, enum fb_vq q, void *data, unsigned int len,
+	    bool in, gfp_t gfp)
+{
+	struct virtqueue *vq = fb->vqs[q];
+	struct scatterlist sg;
+	int err;
+
+	sg_init_one(&sg, data, len);
+	if (in)
+		err = virtqueue_add_inbuf(vq, &sg, 1, data, gfp);
+	else
+		err = virtqueue_add_outbuf(vq, &sg, 1, data, gfp);
+	if (!err)
+		virtqueue_kick(vq);
+	return err;
+}
+
+/* The reporting queue: the range path, and free page reports. */
+
+/*
+ * Auto takes the range path only where it is sound and useful: the host
+ * offered the reporting queue, did not ask to hear about every page
+ * (MUST_TELL_HOST), and free pages are not poisoned with a non-zero pattern
+ * (QEMU then keeps reported ranges instead of discarding them).
+ */
+bool fb_use_ranges(struct fb_balloon *fb)
+{
+	unsigned int path = READ_ONCE(fb->cfg.path);
+
+	/* Unsound, whatever was asked for: the host wants every PFN. */
+	if (!fb->vqs[FB_VQ_REPORT] || fb_must_tell(fb))
+		return false;
+	if (path != FB_PATH_AUTO)
+		return path == FB_PATH_REPORT;
+	if (fb_has(fb, VIRTIO_BALLOON_F_PAGE_POISON) && !want_init_on_free())
+		return false;
+	return true;
+}
+
 /* The range path: whole blocks as (address, length) entries. */
 
 static bool fb_rtx_collect(void *arg)
@@ -466,4 +533,39 @@ int fb_rtx_end(struct fb_rtx *rtx)
 	while (rtx->inflight && !rtx->err)
 		rtx->err = fb_rtx_reap(rtx);
 	return rtx->err;
+}
+
+/* The free page report in flight came back (there is only ever one). */
+static bool fb_report_done(void *arg)
+{
+	return fb_get_buf(arg);
+}
+
+/*
+ * Hand the page_reporting core's list of free ranges to the host in one
+ * request and wait until it has discarded them. The range path shares the
+ * queue: @report_lock makes this wait out a burst of it.
+ */
+int fb_report_sg(struct fb_balloon *fb, struct scatterlist *sgl,
+		 unsigned int nents)
+{
+	struct virtqueue *vq = fb->vqs[FB_VQ_REPORT];
+	int err;
+
+	if (READ_ONCE(fb->dead))
+		return -EIO;
+	mutex_lock(&fb->report_lock);
+	/* Indirect descriptors are off (validate), so this cannot allocate. */
+	err = virtqueue_add_inbuf(vq, sgl, nents, fb, GFP_NOWAIT | __GFP_NOWARN);
+	if (err) {
+		mutex_unlock(&fb->report_lock);
+		dev_warn_ratelimited(&fb->vdev->dev,
+				     "could not queue %u free ranges: %d\n",
+				     nents, err);
+		return err;
+	}
+	virtqueue_kick(vq);
+	err = fb_wait_host(fb, vq, fb_report_done, vq);
+	mutex_unlock(&fb->report_lock);
+	return err;
 }

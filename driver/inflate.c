@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fastballoon inflate pass: take memory from the guest and surrender it.
+ *
+ * Owns one pass of inflation (whole 2 MiB blocks first, free ones, then
+ * evacuated ones within the defrag time bound, single pages for the rest)
+ * and how a block just taken reaches the host (fb_surrender(): as a range
+ * or as PFNs). Layer 2: it calls the primitives (pages.c, defrag.c) and
+ * the host path (vq.c), never the size work or a policy.
+ */
+#include <linux/ktime.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+
+#include "fastballoon.h"
+#include "fb_trace.h"
+
+/* Blocks surrendered per batch, so the host frees memory as we go. */
+#define FB_BLOCK_BATCH	16
+
+/*
+ * Surrender blocks just taken: as ranges through the reporting queue, or as
+ * PFNs through the inflate queue (@tx). @list holds heads linked through
+ * lru; they are moved onto @fb->blocks. Caller holds @fb->lock.
+ */
+void fb_surrender(struct fb_balloon *fb, struct list_head *list,
+		  struct fb_tx *tx)
+{
+	struct page *head, *next;
+	unsigned long n = 0;
+	struct fb_rtx rtx;
+
+	lockdep_assert_held(&fb->lock);
+	if (list_empty(list))
+		return;
+	if (fb_use_ranges(fb)) {
+		mutex_lock(&fb->report_lock);
+		fb_rtx_begin(&rtx, fb);
+		list_for_each_entry(head, list, lru) {
+			fb_rtx_block(&rtx, head);
+			fb_block_set_ranged(head);
+			n++;
+		}
+		if (!fb_rtx_end(&rtx))
+			fb_count(fb, FB_CNT_RANGED, n * FB_BLOCK_PAGES);
+		mutex_unlock(&fb->report_lock);
+	} else {
+		list_for_each_entry(head, list, lru)
+			fb_tx_block(tx, page_to_pfn(head), fb->chain_blocks);
+	}
+	list_for_each_entry_safe(head, next, list, lru)
+		list_move(&head->lru, &fb->blocks);
+}
+
+/* The 4 KiB path: up to @nr single pages. Returns pages added. */
+static unsigned long fb_take_small(struct fb_balloon *fb, struct fb_tx *tx,
+				   unsigned long nr)
+{
+	unsigned long got;
+	struct page *page;
+	LIST_HEAD(pages);
+
+	got = fb_small_alloc(fb, nr, &pages);
+	list_for_each_entry(page, &pages, lru)
+		fb_tx_pfn(tx, page_to_pfn(page));
+	fb_small_enqueue(fb, &pages);
+	fb_acct(fb, 0, got);
+	return got;
+}
+
+/*
+ * Whole blocks first: free ones, then evacuated ones while the time bound
+ * lasts. Returns pages added.
+ */
+static unsigned long fb_take_blocks(struct fb_balloon *fb, struct fb_tx *tx,
+				    unsigned long nr)
+{
+	unsigned long deadline, done = 0;
+	unsigned int batch = 0;
+	struct page *head;
+	LIST_HEAD(list);
+	bool contig;
+
+	deadline = jiffies + msecs_to_jiffies(READ_ONCE(fb->cfg.defrag_ms));
+	while (nr - done >= FB_BLOCK_PAGES && !tx->err &&
+	       !READ_ONCE(fb->pressure_hold)) {
+		contig = false;
+		head = fb_block_alloc();
+		if (!head) {
+			head = fb_defrag_block(fb, deadline);
+			contig = true;
+		}
+		if (!head)
+			break;
+		fb_block_take(fb, head, contig, &list);
+		done += FB_BLOCK_PAGES;
+		if (++batch == FB_BLOCK_BATCH) {
+			fb_surrender(fb, &list, tx);
+			batch = 0;
+		}
+	}
+	fb_surrender(fb, &list, tx);
+	return done;
+}
+
+/*
+ * One inflate pass: add up to @nr pages to the balloon and tell the host,
+ * whole 2 MiB blocks first, single pages for the rest. Returns how many
+ * were added; fewer than @nr means the guest had no more to give.
+ */
+unsigned long fb_inflate(struct fb_balloon *fb, unsigned long nr)
+{
+	unsigned int max_order = READ_ONCE(fb->cfg.max_order);
+	unsigned long done = 0, want, got, blocks;
+	u64 t0 = ktime_get_ns();
+	struct fb_tx tx;
+
+	fb_lock(fb, FB_WAIT);
+	blocks = fb->nr_blocks;
+	fb_tx_begin(&tx, fb, FB_VQ_INFLATE);
+	fb->small_order = min_t(unsigned int, max_order, FB_BLOCK_ORDER - 1);
+	if (max_order >= FB_BLOCK_ORDER)
+		done = fb_take_blocks(fb, &tx, nr);
+	while (done < nr && !tx.err && !READ_ONCE(fb->pressure_hold)) {
+		want = min_t(unsigned long, nr - done, FB_PFNS_PER_BUF);
+		got = fb_take_small(fb, &tx, want);
+		done += got;
+		if (got < want) {
+			fb_count(fb, FB_CNT_ALLOC_FAILS, 1);
+			dev_info_ratelimited(&fb->vdev->dev,
+					     "guest has no free page to give; will retry\n");
+			break;
+		}
+	}
+	/*
+	 * Even if the host stopped answering, the pages stay in the balloon:
+	 * it may have discarded them already.
+	 */
+	fb_tx_end(&tx);
+	blocks = fb->nr_blocks - blocks;
+	fb_unlock(fb);
+
+	fb_count(fb, FB_CNT_INFLATED, done);
+	trace_fb_inflate(fb->vdev->index, nr, blocks,
+			 done - blocks * FB_BLOCK_PAGES,
+			 div_u64(ktime_get_ns() - t0, NSEC_PER_USEC));
+	return done;
+}
