@@ -353,7 +353,9 @@ check "Makefile VERSION matches dkms.conf PACKAGE_VERSION" versions_match
 # A full copy for make install, and the DKMS file list copied the way
 # "make dkms-install" copies it, so a file missing from that list fails here.
 mkdir -p "$tmp/tree" "$tmp/dkms-src"
-check "copy source tree" rsync -a --exclude=.git "$SRC/" "$tmp/tree/"
+# tar, not rsync: a fresh Debian machine has no rsync.
+copy_tree() { tar -C "$SRC" --exclude=.git -cf - . | tar -C "$tmp/tree" -xf -; }
+check "copy source tree" copy_tree
 make -s -C "$tmp/tree" clean KDIR=/nonexistent >/dev/null 2>&1
 files=$(make -s -C "$SRC" dkms-files)
 check "copy the DKMS source list ($(wc -w <<<"$files") files)" \
