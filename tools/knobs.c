@@ -2,6 +2,8 @@
 /*
  * balloonctl: every attribute the tool knows, by its uapi name, and how a
  * knob's value is parsed and range-checked before it reaches the kernel.
+ * The knobs' names, units, ranges, defaults and words are the uapi header's
+ * FB_KNOBS table; only the aliases and the words for 0 are the tool's.
  */
 #define _GNU_SOURCE		/* vasprintf */
 #include <errno.h>
@@ -12,52 +14,59 @@
 #include "balloonctl.h"
 #include "parse.h"
 
-static const char *const bc_defrag_modes[] = { "off", "on", "heal", NULL };
-static const char *const bc_paths[] = { "auto", "inflate", "report", NULL };
+/*
+ * What the tool adds to the uapi table: short names to type, and what 0
+ * means where it means something else than a number (status, help knobs).
+ */
+#define BC_ALIASES_guest_target_pages	{ "target" }
+#define BC_ALIASES_max_pages		{ "max", "cap" }
+#define BC_ALIASES_floor_pages		{ "floor" }
+#define BC_ALIASES_inflate_limit_pages_per_s { "rate", "limit" }
+#define BC_ALIASES_max_order		{ "order" }
+#define BC_ALIASES_defrag		{ NULL }
+#define BC_ALIASES_defrag_ms		{ NULL }
+#define BC_ALIASES_heal_ms		{ NULL }
+#define BC_ALIASES_oom_pages		{ "oom" }
+#define BC_ALIASES_surrender_path	{ "path" }
 
-/* The knobs, in the order status shows them. Ranges as in the uapi header. */
-const struct bc_knob bc_knobs[] = {
-	{
-		.name = FB_ATTR_GUEST_TARGET, .aliases = { "target" },
-		.unit = FB_UNIT_PAGES, .max_is_ram = true,
-		.def = "0", .zero = "follow the host's target",
-	}, {
-		.name = FB_ATTR_MAX_PAGES, .aliases = { "max", "cap" },
-		.unit = FB_UNIT_PAGES, .max_is_ram = true,
-		.def = "0", .zero = "no cap",
-	}, {
-		.name = FB_ATTR_FLOOR, .aliases = { "floor" },
-		.unit = FB_UNIT_PAGES, .max_is_ram = true,
-		.def = "0", .zero = "no floor",
-	}, {
-		.name = FB_ATTR_INFLATE_LIMIT, .aliases = { "rate", "limit" },
-		.unit = FB_UNIT_PAGES_PER_S, .max = FB_INFLATE_LIMIT_MAX,
-		.def = "0", .zero = "unlimited",
-	}, {
-		.name = FB_ATTR_MAX_ORDER, .aliases = { "order" },
-		.unit = FB_UNIT_ORDER, .max = FB_MAX_ORDER_LIMIT,
-		.def = "9",
-	}, {
-		.name = FB_ATTR_DEFRAG,
-		.unit = FB_UNIT_WORD, .choices = bc_defrag_modes,
-		.def = "heal",
-	}, {
-		.name = FB_ATTR_DEFRAG_MS,
-		.unit = FB_UNIT_MS, .max = FB_DEFRAG_MS_MAX,
-		.def = "1000",
-	}, {
-		.name = FB_ATTR_HEAL_MS,
-		.unit = FB_UNIT_MS, .min = FB_HEAL_MS_MIN, .max = FB_HEAL_MS_MAX,
-		.def = "5000",
-	}, {
-		.name = FB_ATTR_OOM_PAGES, .aliases = { "oom" },
-		.unit = FB_UNIT_PAGES, .min = 1, .max_is_ram = true,
-		.def = "4096",
-	}, {
-		.name = FB_ATTR_SURRENDER_PATH, .aliases = { "path" },
-		.unit = FB_UNIT_WORD, .choices = bc_paths,
-		.def = "auto",
+#define BC_ZERO_guest_target_pages	"follow the host's target"
+#define BC_ZERO_max_pages		"no cap"
+#define BC_ZERO_floor_pages		"no floor"
+#define BC_ZERO_inflate_limit_pages_per_s "unlimited"
+#define BC_ZERO_max_order		NULL
+#define BC_ZERO_defrag			NULL
+#define BC_ZERO_defrag_ms		NULL
+#define BC_ZERO_heal_ms			NULL
+#define BC_ZERO_oom_pages		NULL
+#define BC_ZERO_surrender_path		NULL
+
+/* A default as balloonctl prints it: a number's digits, or the word. */
+#define BC_STR(x)			#x
+#define BC_XSTR(x)			BC_STR(x)
+#define BC_DEF_FB_UNIT_PAGES(def)	BC_XSTR(def)
+#define BC_DEF_FB_UNIT_PAGES_PER_S(def)	BC_XSTR(def)
+#define BC_DEF_FB_UNIT_ORDER(def)	BC_XSTR(def)
+#define BC_DEF_FB_UNIT_MS(def)		BC_XSTR(def)
+#define BC_DEF_FB_UNIT_WORD(def)	def
+
+#define BC_WORD(value, word)		word,
+
+#define BC_KNOB(name_, unit_, min_, max_, def_, words_)			\
+	{								\
+		.name = #name_,						\
+		.aliases = BC_ALIASES_##name_,				\
+		.unit = unit_,						\
+		.min = min_,						\
+		.max = (max_) == FB_KNOB_RAM ? 0 : (max_),		\
+		.max_is_ram = (max_) == FB_KNOB_RAM,			\
+		.choices = (const char *const []){ words_(BC_WORD) NULL }, \
+		.def = BC_DEF_##unit_(def_),				\
+		.zero = BC_ZERO_##name_,				\
 	},
+
+/* The knobs, in the uapi table's order, which is the order status shows. */
+const struct bc_knob bc_knobs[] = {
+	FB_KNOBS(BC_KNOB)
 };
 const size_t bc_nr_knobs = sizeof(bc_knobs) / sizeof(bc_knobs[0]);
 
