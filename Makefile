@@ -20,8 +20,10 @@
 #   make deps                 apt-install what check and bench need (root)
 #   make check-packaging      selftests/packaging (root; installs, then cleans up)
 
-# The one place the version lives; dkms.conf's PACKAGE_VERSION must match
-# (selftests/packaging checks it).
+# The one place the version lives: driver/Kbuild and tools/Makefile read it
+# from here into the module's MODULE_VERSION and balloonctl --version, and
+# "make install" writes it into the man page. dkms.conf's PACKAGE_VERSION
+# must match (DKMS reads it literally; selftests/packaging checks it).
 VERSION := 0.1.0
 
 ifdef KVER
@@ -97,7 +99,10 @@ install: all
 	install -D -m 0644 fastballoon.conf $(DESTDIR)$(MODPROBE_D)/fastballoon.conf
 ifneq ($(TOOLS),)
 	install -D -m 0755 tools/balloonctl $(DESTDIR)$(SBINDIR)/balloonctl
-	install -D -m 0644 tools/balloonctl.8 $(DESTDIR)$(MANDIR)/man8/balloonctl.8
+	install -d $(DESTDIR)$(MANDIR)/man8
+	sed 's/@VERSION@/$(VERSION)/' tools/balloonctl.8 \
+		>$(DESTDIR)$(MANDIR)/man8/balloonctl.8
+	chmod 0644 $(DESTDIR)$(MANDIR)/man8/balloonctl.8
 endif
 	$(DEPMOD)
 

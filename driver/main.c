@@ -341,4 +341,4 @@ module_exit(fb_exit);
 
 MODULE_DESCRIPTION("Fast virtio-balloon driver: whole 2 MiB blocks, quickly");
 MODULE_LICENSE("GPL");
-MODULE_VERSION("0.1.0");
+MODULE_VERSION(FB_VERSION);

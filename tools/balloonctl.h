@@ -19,7 +19,10 @@
 
 #include <linux/fastballoon.h>
 
-#define BALLOONCTL_VERSION	"0.1.0"
+/* BALLOONCTL_VERSION comes from the top-level Makefile's VERSION (-D). */
+#ifndef BALLOONCTL_VERSION
+#error "BALLOONCTL_VERSION is not defined: build with tools/Makefile"
+#endif
 
 /* Exit status, documented in balloonctl.8 (EXIT STATUS). */
 enum bc_exit {

@@ -30,6 +30,16 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADER = os.path.join(REPO, "include", "uapi", "linux", "fastballoon.h")
+
+
+def makefile_version():
+    """VERSION from the top-level Makefile, the one place it is written."""
+    with open(os.path.join(REPO, "Makefile")) as f:
+        m = re.search(r"^VERSION\s*:=\s*(\S+)", f.read(), re.M)
+    return m.group(1) if m else None
+
+
+VERSION = makefile_version()
 DRIVERS = "sys/bus/virtio/drivers"
 
 RAM = 524288            # 2 GiB guest, in 4 KiB pages
@@ -807,7 +817,8 @@ def run_all(tmp, t):
         for k in KNOB_DEFAULTS:
             expect(k in p.stdout, "help knobs lacks %s" % k)
         p = run(["--version"])
-        expect(p.returncode == 0 and p.stdout == "balloonctl 0.1.0\n", p.stdout)
+        expect(p.returncode == 0 and p.stdout == "balloonctl %s\n" % VERSION,
+               p.stdout)
     # --help, per-command help, help knobs, --version
     t.check("help_version", help_check)
 
