@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+import knob_table
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADER = os.path.join(REPO, "include", "uapi", "linux", "fastballoon.h")
 
@@ -59,18 +61,8 @@ def uapi_names():
 
 A = uapi_names()
 COUNTERS = sorted(v for v in A.values() if v.endswith("_total"))
-KNOB_DEFAULTS = {
-    A["FB_ATTR_GUEST_TARGET"]: "0",
-    A["FB_ATTR_MAX_PAGES"]: "0",
-    A["FB_ATTR_FLOOR"]: "0",
-    A["FB_ATTR_INFLATE_LIMIT"]: "0",
-    A["FB_ATTR_MAX_ORDER"]: "9",
-    A["FB_ATTR_DEFRAG"]: "heal",
-    A["FB_ATTR_DEFRAG_MS"]: "1000",
-    A["FB_ATTR_HEAL_MS"]: "5000",
-    A["FB_ATTR_OOM_PAGES"]: "4096",
-    A["FB_ATTR_SURRENDER_PATH"]: "auto",
-}
+# the knobs and their defaults, from the uapi header's FB_KNOBS
+KNOB_DEFAULTS = {k["name"]: str(k["def"]) for k in knob_table.header_knobs()}
 
 
 def device_attrs(n=0):
@@ -936,6 +928,33 @@ def test_set_huge_percent(ctx):
            p.stderr)
 
 
+# ---- the uapi table is the one source --------------------------------------
+
+
+def test_readme_knob_table(ctx):
+    """README's knob table: the names, ranges, defaults and words of the
+    uapi header's FB_KNOBS (knob_table.py)."""
+    diffs = knob_table.differences()
+    expect(not diffs, "README.md disagrees with FB_KNOBS: " + "; ".join(diffs))
+
+
+def test_tool_knob_table(ctx):
+    """Help knobs shows FB_KNOBS: every knob, in order, its range and
+    default as the header has them."""
+    p = ctx.run(["help", "knobs"])
+    ctx.rc_is(p, 0)
+    rows = [ln.split() for ln in p.stdout.splitlines()[1:]
+            if ln.startswith("  ") and "[default" in ln]
+    knobs = knob_table.header_knobs()
+    expect([r[0] for r in rows] == [k["name"] for k in knobs],
+           "help knobs order %s" % [r[0] for r in rows])
+    for k, ln in zip(knobs, p.stdout.splitlines()[1:]):
+        expect("[default %s]" % k["def"] in ln, "%s: %r" % (k["name"], ln))
+        want = (" ".join(k["words"]) if k["word"] else
+                "%d..%s" % (k["min"], k["max"]))
+        expect(want in ln, "%s: %r lacks %r" % (k["name"], ln, want))
+
+
 # Every test, in the order they run (some share state through ctx.one).
 TESTS = [test_set_page_units,
          test_set_rate_units,
@@ -971,7 +990,9 @@ TESTS = [test_set_page_units,
          test_watch_tty,
          test_set_write_refused_exit1,
          test_option_error_messages,
-         test_set_huge_percent]
+         test_set_huge_percent,
+         test_readme_knob_table,
+         test_tool_knob_table]
 
 
 def build_tool(tmp, t):
