@@ -19,10 +19,7 @@
 
 #include <linux/fastballoon.h>
 
-/* BALLOONCTL_VERSION comes from the top-level Makefile's VERSION (-D). */
-#ifndef BALLOONCTL_VERSION
-#error "BALLOONCTL_VERSION is not defined: build with tools/Makefile"
-#endif
+#define BALLOONCTL_VERSION	FB_VERSION	/* the uapi header's */
 
 /* Exit status, documented in balloonctl.8 (EXIT STATUS). */
 enum bc_exit {

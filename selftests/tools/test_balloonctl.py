@@ -34,14 +34,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HEADER = os.path.join(REPO, "include", "uapi", "linux", "fastballoon.h")
 
 
-def makefile_version():
-    """VERSION from the top-level Makefile, the one place it is written."""
-    with open(os.path.join(REPO, "Makefile")) as f:
-        m = re.search(r"^VERSION\s*:=\s*(\S+)", f.read(), re.M)
+def uapi_version():
+    """FB_VERSION from the uapi header, the one place it is written."""
+    with open(HEADER) as f:
+        m = re.search(r'^#define\s+FB_VERSION\s+"([^"]+)"', f.read(), re.M)
     return m.group(1) if m else None
 
 
-VERSION = makefile_version()
+VERSION = uapi_version()
 DRIVERS = "sys/bus/virtio/drivers"
 
 RAM = 524288            # 2 GiB guest, in 4 KiB pages

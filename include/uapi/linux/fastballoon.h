@@ -13,6 +13,13 @@
 #ifndef _UAPI_LINUX_FASTBALLOON_H
 #define _UAPI_LINUX_FASTBALLOON_H
 
+/*
+ * The release, of the module (MODULE_VERSION) and of balloonctl (--version)
+ * alike, written here only: the Makefile reads it from this line, and
+ * dkms.conf repeats it for DKMS (selftests/packaging checks they agree).
+ */
+#define FB_VERSION		"0.1.0"
+
 #define FB_DRIVER_NAME		"fastballoon"
 #define FB_SYSFS_GROUP		"fastballoon"
 
