@@ -20,9 +20,13 @@
 #   make deps                 apt-install what check and bench need (root)
 #   make check-packaging      selftests/packaging (root; installs, then cleans up)
 
-# The one place the version lives; dkms.conf's PACKAGE_VERSION must match
-# (selftests/packaging checks it).
-VERSION := 0.1.0
+# The one place the version is written is FB_VERSION in the uapi header,
+# which the module (MODULE_VERSION) and balloonctl (--version) include;
+# "make install" writes it into the man page, "make version" prints it.
+# dkms.conf's PACKAGE_VERSION must match (DKMS reads it literally;
+# selftests/packaging checks it).
+VERSION := $(shell sed -n 's/^\#define FB_VERSION[[:space:]]*"\(.*\)"/\1/p' \
+	     include/uapi/linux/fastballoon.h)
 
 ifdef KVER
 KDIR ?= /lib/modules/$(KVER)/build
@@ -67,7 +71,7 @@ DKMS_FILES := Kbuild Makefile dkms.conf fastballoon.conf \
 # whose installation runs depmod on the target.
 DEPMOD = $(if $(DESTDIR),@echo "DESTDIR set: not running depmod",depmod -a $(KVER))
 
-.PHONY: all modules tools clean install uninstall dkms-files dkms-install \
+.PHONY: all modules tools clean install uninstall dkms-files version dkms-install \
 	dkms-uninstall deps check check-debug bench check-packaging demo
 
 all: modules $(TOOLS)
@@ -97,7 +101,10 @@ install: all
 	install -D -m 0644 fastballoon.conf $(DESTDIR)$(MODPROBE_D)/fastballoon.conf
 ifneq ($(TOOLS),)
 	install -D -m 0755 tools/balloonctl $(DESTDIR)$(SBINDIR)/balloonctl
-	install -D -m 0644 tools/balloonctl.8 $(DESTDIR)$(MANDIR)/man8/balloonctl.8
+	install -d $(DESTDIR)$(MANDIR)/man8
+	sed 's/@VERSION@/$(VERSION)/' tools/balloonctl.8 \
+		>$(DESTDIR)$(MANDIR)/man8/balloonctl.8
+	chmod 0644 $(DESTDIR)$(MANDIR)/man8/balloonctl.8
 endif
 	$(DEPMOD)
 
@@ -109,6 +116,9 @@ uninstall:
 
 dkms-files:
 	@echo $(DKMS_FILES)
+
+version:
+	@echo $(VERSION)
 
 # The modprobe file is system configuration, not part of a per-kernel build,
 # so it is installed here once rather than from a DKMS per-kernel hook

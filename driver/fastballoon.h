@@ -87,27 +87,13 @@ struct fb_rbuf {
 	bool busy;
 };
 
-/* How surrendered 2 MiB blocks reach the host. */
-enum fb_path {
-	FB_PATH_AUTO,		/* ranges where sound, else the inflate queue */
-	FB_PATH_INFLATE,	/* inflate queue, 512 PFNs per block */
-	FB_PATH_REPORT,		/* reporting queue, one range per block */
-};
-
-/* Defragmentation policy. */
-enum fb_defrag {
-	FB_DEFRAG_OFF,		/* take only blocks that are free already */
-	FB_DEFRAG_ON,		/* evacuate pageblocks when none is free */
-	FB_DEFRAG_HEAL,		/* ... and trade 4 KiB pages for blocks later */
-};
-
 /**
  * struct fb_config - the tunables; module parameters give the defaults,
  * sysfs changes them (sysfs.c validates every write).
  * Read locklessly with READ_ONCE(): every field is valid on its own.
  * @max_order: largest allocation order tried (0: 4 KiB only, like in-tree).
- * @path: enum fb_path.
- * @defrag: enum fb_defrag.
+ * @path: enum fb_path (uapi), how blocks reach the host.
+ * @defrag: enum fb_defrag (uapi), the defragmentation policy.
  * @defrag_ms: time one inflate pass may spend defragmenting.
  * @heal_ms: pause between healing passes.
  * @oom_pages: pages one OOM notification gives back.
@@ -622,11 +608,36 @@ void fb_migrate_init(struct fb_balloon *fb);
 int fb_hotplug_init(struct fb_balloon *fb);
 void fb_hotplug_exit(struct fb_balloon *fb);
 
-/* main.c */
+/* knobs.c: FB_KNOBS (uapi) as module parameters, the tunables' defaults */
+#define FB_KNOB_ID(_name, _unit, _min, _max, _def, _words) FB_KNOB_##_name,
+enum fb_knob_id { FB_KNOBS(FB_KNOB_ID) FB_NR_KNOBS };
+#undef FB_KNOB_ID
+
+/**
+ * struct fb_knob - one row of FB_KNOBS, for the code that checks values.
+ * @name: sysfs file and module parameter.
+ * @unit: enum fb_unit.
+ * @min: smallest value.
+ * @max: largest value, unless @max_is_ram.
+ * @max_is_ram: the largest value is the guest's RAM in pages.
+ * @words: a word knob's words, in the order of their values; NULL-terminated.
+ */
+struct fb_knob {
+	const char *name;
+	enum fb_unit unit;
+	unsigned long min;
+	unsigned long max;
+	bool max_is_ram;
+	const char * const *words;
+};
+
+extern const struct fb_knob fb_knobs[FB_NR_KNOBS];
+int fb_knob_lookup(const struct fb_knob *k, const char *val);
+unsigned long fb_knob_max(const struct fb_knob *k, unsigned long ram);
+char *fb_knob_words(const struct fb_knob *k, const char *last, char *buf,
+		    size_t len);
+int fb_knobs_check_params(void);
 void fb_config_defaults(struct fb_balloon *fb);
-extern const char * const fb_path_names[3];
-extern const char * const fb_defrag_names[3];
-int fb_lookup(const char * const *names, unsigned int n, const char *val);
 
 /* stats.c */
 int fb_stats_init(struct fb_balloon *fb);

@@ -26,162 +26,23 @@
 #include "fb_trace.h"
 
 /*
- * Defaults for every device bound from now on. The per-device values are
- * tunables of their own (sysfs), these only seed them.
+ * Not a knob (no sysfs file), so not in the uapi table: how long a device
+ * bound from now on waits for its host. The knobs are in knobs.c.
  */
-static unsigned int max_order = FB_BLOCK_ORDER;
-module_param(max_order, uint, 0444);
-MODULE_PARM_DESC(max_order,
-		 "largest allocation order tried, 0-9 (0: 4 KiB only, like virtio_balloon) [9]");
-
-static unsigned int defrag_ms = 1000;
-module_param(defrag_ms, uint, 0444);
-MODULE_PARM_DESC(defrag_ms,
-		 "time one inflate pass may spend evacuating pageblocks, 0-60000 ms [1000]");
-
-static unsigned int heal_ms = 5000;
-module_param(heal_ms, uint, 0444);
-MODULE_PARM_DESC(heal_ms, "pause between healing passes, 100-3600000 ms [5000]");
-
-static unsigned long oom_pages = 4096;
-module_param(oom_pages, ulong, 0444);
-MODULE_PARM_DESC(oom_pages,
-		 "4 KiB pages given back per OOM notification or shrinker call [4096]");
-
-static unsigned long guest_target_pages;
-module_param(guest_target_pages, ulong, 0444);
-MODULE_PARM_DESC(guest_target_pages,
-		 "4 KiB pages to hold whatever the host asks; 0 follows the host [0]");
-
-static unsigned long max_pages;
-module_param(max_pages, ulong, 0444);
-MODULE_PARM_DESC(max_pages, "cap on the balloon in 4 KiB pages; 0 is no cap [0]");
-
-static unsigned long floor_pages;
-module_param(floor_pages, ulong, 0444);
-MODULE_PARM_DESC(floor_pages,
-		 "keep MemAvailable above this many 4 KiB pages: inflation stops a band (1/32, at least 2 MiB) above it, deflate restores it; 0 is none [0]");
-
-static unsigned long inflate_limit_pages_per_s;
-module_param(inflate_limit_pages_per_s, ulong, 0444);
-MODULE_PARM_DESC(inflate_limit_pages_per_s,
-		 "most 4 KiB pages inflated per second; 0 is no limit [0]");
-
 static unsigned int host_timeout_ms = 30000;
 module_param(host_timeout_ms, uint, 0444);
 MODULE_PARM_DESC(host_timeout_ms,
 		 "how long to wait for the host to return a buffer before declaring it dead, 100-600000 ms [30000]");
 
-const char * const fb_path_names[3] = {
-	[FB_PATH_AUTO] = "auto",
-	[FB_PATH_INFLATE] = "inflate",
-	[FB_PATH_REPORT] = "report",
-};
-
-const char * const fb_defrag_names[3] = {
-	[FB_DEFRAG_OFF] = "off",
-	[FB_DEFRAG_ON] = "on",
-	[FB_DEFRAG_HEAL] = "heal",
-};
-
-static char *surrender_path = "auto";
-module_param(surrender_path, charp, 0444);
-MODULE_PARM_DESC(surrender_path,
-		 "how blocks reach the host: auto, inflate (queue) or report (ranges) [auto]");
-
-static char *defrag = "heal";
-module_param(defrag, charp, 0444);
-MODULE_PARM_DESC(defrag,
-		 "defragmentation: off, on (when no block is free) or heal (also trade 4 KiB pages for blocks later) [heal]");
-
-int fb_lookup(const char * const *names, unsigned int n, const char *val)
-{
-	unsigned int i;
-
-	for (i = 0; i < n; i++)
-		if (sysfs_streq(val, names[i]))
-			return i;
-	return -EINVAL;
-}
-
-/*
- * Seed a new device's tunables. fb_check_params() refused nonsense at load;
- * the page counts are clamped again here because RAM may have changed since.
- */
-void fb_config_defaults(struct fb_balloon *fb)
-{
-	struct fb_config *cfg = &fb->cfg;
-	unsigned long ram = fb->ram_pages;
-
-	cfg->max_order = min_t(unsigned int, max_order, FB_BLOCK_ORDER);
-	cfg->path = max(fb_lookup(fb_path_names, ARRAY_SIZE(fb_path_names),
-				  surrender_path), 0);
-	cfg->defrag = max(fb_lookup(fb_defrag_names,
-				    ARRAY_SIZE(fb_defrag_names), defrag), 0);
-	cfg->defrag_ms = min(defrag_ms, FB_DEFRAG_MS_MAX);
-	cfg->heal_ms = clamp(heal_ms, FB_HEAL_MS_MIN, FB_HEAL_MS_MAX);
-	cfg->oom_pages = clamp(oom_pages, 1UL, ram);
-	cfg->guest_target = min(guest_target_pages, ram);
-	cfg->max_pages = min(max_pages, ram);
-	cfg->floor_pages = min(floor_pages, ram);
-	cfg->inflate_limit = min(inflate_limit_pages_per_s, FB_INFLATE_LIMIT_MAX);
-}
-
-/* A page-count parameter: at most the guest's RAM. */
-static int __init fb_check_pages(const char *name, unsigned long val,
-				 unsigned long min)
-{
-	unsigned long ram = totalram_pages();
-
-	if (val >= min && val <= ram)
-		return 0;
-	pr_err("%s=%lu: must be %lu..%lu (4 KiB pages; the guest has %lu MiB)\n",
-	       name, val, min, ram, ram >> (20 - PAGE_SHIFT));
-	return -ERANGE;
-}
-
-/* Refuse to load with a default that makes no sense, and say which. */
+/* Refuse to load with a parameter that makes no sense, and say which. */
 static int __init fb_check_params(void)
 {
-	if (max_order > FB_BLOCK_ORDER) {
-		pr_err("max_order=%u: must be 0..%u\n", max_order, FB_BLOCK_ORDER);
-		return -EINVAL;
-	}
-	if (fb_lookup(fb_path_names, ARRAY_SIZE(fb_path_names),
-		      surrender_path) < 0) {
-		pr_err("surrender_path=%s: must be auto, inflate or report\n",
-		       surrender_path);
-		return -EINVAL;
-	}
-	if (fb_lookup(fb_defrag_names, ARRAY_SIZE(fb_defrag_names),
-		      defrag) < 0) {
-		pr_err("defrag=%s: must be off, on or heal\n", defrag);
-		return -EINVAL;
-	}
-	if (defrag_ms > FB_DEFRAG_MS_MAX) {
-		pr_err("defrag_ms=%u: must be 0..%u\n", defrag_ms,
-		       FB_DEFRAG_MS_MAX);
-		return -ERANGE;
-	}
-	if (heal_ms < FB_HEAL_MS_MIN || heal_ms > FB_HEAL_MS_MAX) {
-		pr_err("heal_ms=%u: must be %u..%u\n", heal_ms, FB_HEAL_MS_MIN,
-		       FB_HEAL_MS_MAX);
-		return -ERANGE;
-	}
 	if (host_timeout_ms < 100 || host_timeout_ms > 600000) {
 		pr_err("host_timeout_ms=%u: must be 100..600000\n",
 		       host_timeout_ms);
 		return -ERANGE;
 	}
-	if (inflate_limit_pages_per_s > FB_INFLATE_LIMIT_MAX) {
-		pr_err("inflate_limit_pages_per_s=%lu: must be 0..%lu\n",
-		       inflate_limit_pages_per_s, FB_INFLATE_LIMIT_MAX);
-		return -ERANGE;
-	}
-	return fb_check_pages("oom_pages", oom_pages, 1) ?:
-	       fb_check_pages("guest_target_pages", guest_target_pages, 0) ?:
-	       fb_check_pages("max_pages", max_pages, 0) ?:
-	       fb_check_pages("floor_pages", floor_pages, 0);
+	return fb_knobs_check_params();
 }
 
 /* Config callback, atomic context: only queue work, and not while stopping. */
@@ -479,4 +340,4 @@ module_exit(fb_exit);
 
 MODULE_DESCRIPTION("Fast virtio-balloon driver: whole 2 MiB blocks, quickly");
 MODULE_LICENSE("GPL");
-MODULE_VERSION("0.1.0");
+MODULE_VERSION(FB_VERSION);

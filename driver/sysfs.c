@@ -164,57 +164,52 @@ static bool fb_nul_inside(struct fb_balloon *fb, const char *knob,
 }
 
 /*
- * Parse a decimal count in [@min, @max] from the @count bytes at @buf. On
- * failure, log why (naming the knob) and return -EINVAL or -ERANGE; *@val
- * is then undefined.
+ * Parse a value of knob @id from the @count bytes at @buf: a decimal in its
+ * range, or the index of one of its words. On failure, log why (naming the
+ * knob) and return -EINVAL (does not parse) or -ERANGE (out of range);
+ * *@val is then undefined.
  */
-static int fb_parse(struct fb_balloon *fb, const char *knob, const char *buf,
-		    size_t count, unsigned long min, unsigned long max,
-		    unsigned long *val)
+static int fb_knob_parse(struct fb_balloon *fb, unsigned int id,
+			 const char *buf, size_t count, unsigned long *val)
 {
+	const struct fb_knob *k = &fb_knobs[id];
+	unsigned long max = fb_knob_max(k, fb->ram_pages);
+	char words[64];
 	int err;
 
-	if (fb_nul_inside(fb, knob, buf, count))
+	if (fb_nul_inside(fb, k->name, buf, count))
 		return -EINVAL;
+	if (k->unit == FB_UNIT_WORD) {
+		err = fb_knob_lookup(k, buf);
+		if (err < 0) {
+			dev_warn_ratelimited(&fb->vdev->dev,
+					     "%s: \"%.*s\" is not one of %s\n",
+					     k->name, fb_input_len(buf), buf,
+					     fb_knob_words(k, ", ", words,
+							   sizeof(words)));
+			return err;
+		}
+		*val = err;
+		return 0;
+	}
 	err = kstrtoul(buf, 10, val);
 	if (err == -EINVAL) {
 		dev_warn_ratelimited(&fb->vdev->dev,
 				     "%s: \"%.*s\" is not a number (write a decimal %lu..%lu)\n",
-				     knob, fb_input_len(buf), buf, min, max);
+				     k->name, fb_input_len(buf), buf, k->min, max);
 		return -EINVAL;
 	}
-	if (err || *val < min || *val > max) {
+	if (err || *val < k->min || *val > max) {
 		dev_warn_ratelimited(&fb->vdev->dev,
 				     "%s: %.*s is out of range %lu..%lu\n",
-				     knob, fb_input_len(buf), buf, min, max);
+				     k->name, fb_input_len(buf), buf, k->min, max);
 		return -ERANGE;
 	}
 	return 0;
 }
 
-/* Parse one of @names; log the choices if it is none of them. */
-static int fb_parse_word(struct fb_balloon *fb, const char *knob,
-			 const char *buf, size_t count,
-			 const char * const *names, unsigned int n)
-{
-	int i;
-
-	if (fb_nul_inside(fb, knob, buf, count))
-		return -EINVAL;
-	i = fb_lookup(names, n, buf);
-	if (i < 0)
-		dev_warn_ratelimited(&fb->vdev->dev,
-				     "%s: \"%.*s\" is not one of %s, %s, %s\n",
-				     knob, fb_input_len(buf), buf, names[0],
-				     names[1], names[2]);
-	return i;
-}
-
-/*
- * A numeric knob: field @_field of struct fb_config, valid from @_min to
- * @_max (an expression of @fb), and @_kick run after a good write.
- */
-#define FB_KNOB_ATTR(_name, _field, _min, _max, _kick)			\
+/* A numeric knob, field @_field of struct fb_config, reads as its number. */
+#define FB_KNOB_SHOW_NUM(_name, _field)					\
 static ssize_t _name##_show(struct device *dev,				\
 			    struct device_attribute *attr, char *buf)	\
 {									\
@@ -222,7 +217,21 @@ static ssize_t _name##_show(struct device *dev,				\
 									\
 	return sysfs_emit(buf, "%lu\n",					\
 			  (unsigned long)READ_ONCE(fb->cfg._field));	\
-}									\
+}
+
+/* A word knob reads as its word. */
+#define FB_KNOB_SHOW_WORD(_name, _field)				\
+static ssize_t _name##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	const struct fb_knob *k = &fb_knobs[FB_KNOB_##_name];		\
+									\
+	return sysfs_emit(buf, "%s\n",					\
+			  k->words[READ_ONCE(fb_from_dev(dev)->cfg._field)]); \
+}
+
+/* A good write of knob @_name sets @_field and runs @_kick. */
+#define FB_KNOB_STORE(_name, _field, _kick)				\
 static ssize_t _name##_store(struct device *dev,			\
 			     struct device_attribute *attr,		\
 			     const char *buf, size_t count)		\
@@ -231,56 +240,35 @@ static ssize_t _name##_store(struct device *dev,			\
 	unsigned long val;						\
 	int err;							\
 									\
-	err = fb_parse(fb, #_name, buf, count, (_min), (_max), &val);	\
+	err = fb_knob_parse(fb, FB_KNOB_##_name, buf, count, &val);	\
 	if (err)							\
 		return err;						\
 	WRITE_ONCE(fb->cfg._field, val);				\
 	_kick(fb);							\
 	return count;							\
-}									\
-static DEVICE_ATTR_RW(_name)
+}
+
+#define FB_KNOB_NUM_ATTR(_name, _field, _kick)				\
+	FB_KNOB_SHOW_NUM(_name, _field)					\
+	FB_KNOB_STORE(_name, _field, _kick)				\
+	static DEVICE_ATTR_RW(_name)
 
 static void fb_kick_none(struct fb_balloon *fb) { }
 
-FB_KNOB_ATTR(guest_target_pages, guest_target, 0, fb->ram_pages,
-	     fb_target_changed);
-FB_KNOB_ATTR(max_pages, max_pages, 0, fb->ram_pages, fb_target_changed);
-FB_KNOB_ATTR(floor_pages, floor_pages, 0, fb->ram_pages, fb_target_changed);
-FB_KNOB_ATTR(inflate_limit_pages_per_s, inflate_limit, 0,
-	     FB_INFLATE_LIMIT_MAX, fb_queue_size_work);
-FB_KNOB_ATTR(max_order, max_order, 0, FB_BLOCK_ORDER, fb_queue_heal);
-FB_KNOB_ATTR(defrag_ms, defrag_ms, 0, FB_DEFRAG_MS_MAX, fb_kick_none);
-FB_KNOB_ATTR(heal_ms, heal_ms, FB_HEAL_MS_MIN, FB_HEAL_MS_MAX, fb_queue_heal);
-FB_KNOB_ATTR(oom_pages, oom_pages, 1, fb->ram_pages, fb_kick_none);
+FB_KNOB_NUM_ATTR(guest_target_pages, guest_target, fb_target_changed);
+FB_KNOB_NUM_ATTR(max_pages, max_pages, fb_target_changed);
+FB_KNOB_NUM_ATTR(floor_pages, floor_pages, fb_target_changed);
+FB_KNOB_NUM_ATTR(inflate_limit_pages_per_s, inflate_limit, fb_queue_size_work);
+FB_KNOB_NUM_ATTR(max_order, max_order, fb_queue_heal);
+FB_KNOB_NUM_ATTR(defrag_ms, defrag_ms, fb_kick_none);
+FB_KNOB_NUM_ATTR(heal_ms, heal_ms, fb_queue_heal);
+FB_KNOB_NUM_ATTR(oom_pages, oom_pages, fb_kick_none);
 
-static ssize_t defrag_show(struct device *dev, struct device_attribute *attr,
-			   char *buf)
-{
-	return sysfs_emit(buf, "%s\n",
-			  fb_defrag_names[READ_ONCE(fb_from_dev(dev)->cfg.defrag)]);
-}
-
-static ssize_t defrag_store(struct device *dev, struct device_attribute *attr,
-			    const char *buf, size_t count)
-{
-	struct fb_balloon *fb = fb_from_dev(dev);
-	int i = fb_parse_word(fb, "defrag", buf, count, fb_defrag_names,
-			      ARRAY_SIZE(fb_defrag_names));
-
-	if (i < 0)
-		return i;
-	WRITE_ONCE(fb->cfg.defrag, i);
-	fb_queue_heal(fb);
-	return count;
-}
+FB_KNOB_SHOW_WORD(defrag, defrag)
+FB_KNOB_STORE(defrag, defrag, fb_queue_heal)
 static DEVICE_ATTR_RW(defrag);
 
-static ssize_t surrender_path_show(struct device *dev,
-				   struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%s\n",
-			  fb_path_names[READ_ONCE(fb_from_dev(dev)->cfg.path)]);
-}
+FB_KNOB_SHOW_WORD(surrender_path, path)
 
 /* The range path needs the reporting queue and a host that needn't hear. */
 static ssize_t surrender_path_store(struct device *dev,
@@ -288,18 +276,19 @@ static ssize_t surrender_path_store(struct device *dev,
 				    const char *buf, size_t count)
 {
 	struct fb_balloon *fb = fb_from_dev(dev);
-	int i = fb_parse_word(fb, "surrender_path", buf, count, fb_path_names,
-			      ARRAY_SIZE(fb_path_names));
+	unsigned long i;
+	int err;
 
-	if (i < 0)
-		return i;
+	err = fb_knob_parse(fb, FB_KNOB_surrender_path, buf, count, &i);
+	if (err)
+		return err;
 	if (i == FB_PATH_REPORT && !fb->vqs[FB_VQ_REPORT]) {
 		dev_warn_ratelimited(dev,
 				     "surrender_path: report needs free page reporting, which the host did not offer\n");
 		return -EINVAL;
 	}
 	if (i == FB_PATH_REPORT &&
-	    fb_has(fb, VIRTIO_BALLOON_F_MUST_TELL_HOST)) {
+	    fb_must_tell(fb)) {
 		dev_warn_ratelimited(dev,
 				     "surrender_path: report is not possible: the host must be told of every page (must_tell_host)\n");
 		return -EINVAL;
@@ -308,6 +297,9 @@ static ssize_t surrender_path_store(struct device *dev,
 	return count;
 }
 static DEVICE_ATTR_RW(surrender_path);
+
+#define FB_KNOB_ATTR_PTR(_name, _unit, _min, _max, _def, _words)	\
+	&dev_attr_##_name.attr,
 
 static struct attribute *fb_attrs[] = {
 	&dev_attr_target_pages.attr,
@@ -334,16 +326,8 @@ static struct attribute *fb_attrs[] = {
 	&dev_attr_effective_target_pages.attr,
 	&dev_attr_last_inflate_pages_per_s.attr,
 	&dev_attr_last_deflate_pages_per_s.attr,
-	&dev_attr_guest_target_pages.attr,
-	&dev_attr_max_pages.attr,
-	&dev_attr_floor_pages.attr,
-	&dev_attr_inflate_limit_pages_per_s.attr,
-	&dev_attr_max_order.attr,
-	&dev_attr_defrag.attr,
-	&dev_attr_defrag_ms.attr,
-	&dev_attr_heal_ms.attr,
-	&dev_attr_oom_pages.attr,
-	&dev_attr_surrender_path.attr,
+	/* every knob of the table, or this does not build */
+	FB_KNOBS(FB_KNOB_ATTR_PTR)
 	NULL
 };
 

@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * balloonctl: what the command files share. sysfs.c is the only place that
- * touches files; knobs.c knows every attribute; balloonctl.c, watch.c and
- * bind.c are the commands.
+ * balloonctl: what the files share, top to bottom:
+ *   balloonctl.c	the command line: options, the command table, help
+ *   status.c getset.c watch.c bind.c	the commands
+ *   attr.c		what the commands share: messages, choosing devices,
+ *			what a failed read or write of an attribute means
+ *   knobs.c		every attribute, the knobs from the uapi table, and
+ *			how a knob's value is parsed (parse.c: the units)
+ *   sysfs.c		the only place that touches files
+ * Each calls only the ones below it.
  */
 #ifndef BALLOONCTL_H
 #define BALLOONCTL_H
@@ -13,7 +19,7 @@
 
 #include <linux/fastballoon.h>
 
-#define BALLOONCTL_VERSION	"0.1.0"
+#define BALLOONCTL_VERSION	FB_VERSION	/* the uapi header's */
 
 /* Exit status, documented in balloonctl.8 (EXIT STATUS). */
 enum bc_exit {
@@ -48,31 +54,23 @@ bool bc_driver_loaded(const char *driver);
 int bc_list_devices(const char *driver, struct bc_devlist *list);
 bool bc_device_bound(const char *driver, const char *dev);
 void bc_devlist_join(const struct bc_devlist *list, char *buf, size_t len);
-int bc_attr_path(char *buf, size_t len, const char *dev, const char *attr);
+void bc_attr_path(char *buf, size_t len, const char *dev, const char *attr);
 int bc_attr_read(const char *dev, const char *attr, char *buf, size_t len);
 int bc_attr_read_u64(const char *dev, const char *attr, uint64_t *val);
-int bc_attr_write(const char *dev, const char *attr, const char *val);
 int bc_meminfo_kib(const char *key, uint64_t *kib);
 bool bc_valid_devname(const char *name);
 
 /* ---- knobs.c: the attribute and knob tables ---- */
 
-enum bc_knob_kind {
-	BC_KNOB_PAGES,		/* 4 KiB pages, sizes, N% */
-	BC_KNOB_RATE,		/* pages per second, sizes per second */
-	BC_KNOB_UINT,		/* plain integer */
-	BC_KNOB_MS,		/* milliseconds */
-	BC_KNOB_ENUM,		/* one of @choices */
-};
-
+/* One row of the uapi header's FB_KNOBS, and what the tool adds to it. */
 struct bc_knob {
 	const char *name;		/* FB_ATTR_* */
 	const char *aliases[3];		/* NULL-terminated short names */
-	enum bc_knob_kind kind;
+	enum fb_unit unit;
 	uint64_t min;
 	uint64_t max;			/* unused when @max_is_ram */
 	bool max_is_ram;		/* upper bound is ram_pages */
-	const char *const *choices;	/* BC_KNOB_ENUM, NULL-terminated */
+	const char *const *choices;	/* FB_UNIT_WORD, NULL-terminated */
 	const char *def;		/* module default */
 	const char *zero;		/* what 0 means, or NULL */
 };
@@ -89,14 +87,22 @@ extern const size_t bc_nr_counters;
 const struct bc_knob *bc_knob_find(const char *name);
 bool bc_readonly_attr(const char *name);
 int bc_knob_parse(const struct bc_knob *k, const char *typed, const char *arg,
-		  uint64_t ram_pages, bool ram_known, char *out, size_t outlen);
+		  uint64_t ram_pages, bool ram_known, char *out, size_t outlen,
+		  char **why);
 void bc_knob_range(const struct bc_knob *k, uint64_t ram_pages, bool ram_known,
 		   char *buf, size_t len);
 
-/* ---- commands ---- */
+/* ---- attr.c: what the commands share ---- */
 
-/* The command line: parse @argv, run the command, return a bc_exit status. */
-int balloonctl_main(int argc, char **argv);
+void bc_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+double bc_mib(uint64_t pages);
+int bc_select_devices(const char *want, struct bc_devlist *out, bool need_one,
+		      const char *cmd);
+int bc_read_error(const char *what, const char *path, int err);
+int bc_write_error(const char *dev, const char *what, const char *path,
+		   const char *val, int err);
+
+/* ---- the commands: each returns a bc_exit status ---- */
 
 /* The command line after the global parse. */
 struct bc_opts {
@@ -109,13 +115,15 @@ struct bc_opts {
 	const char *pos[8];		/* arguments after the command */
 };
 
-int bc_select_devices(const char *want, struct bc_devlist *out, bool need_one,
-		      const char *cmd);
-int bc_write_error(const char *dev, const char *what, const char *path,
-		   const char *val, int err);
-int bc_cmd_watch(const struct bc_opts *o);
-int bc_cmd_takeover(const struct bc_opts *o, bool release);
-void bc_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-double bc_mib(uint64_t pages);
+int bc_cmd_status(const struct bc_opts *o);	/* status.c */
+int bc_cmd_list(const struct bc_opts *o);
+int bc_cmd_get(const struct bc_opts *o);	/* getset.c */
+int bc_cmd_set(const struct bc_opts *o);
+int bc_cmd_watch(const struct bc_opts *o);	/* watch.c */
+int bc_cmd_takeover(const struct bc_opts *o);	/* bind.c */
+int bc_cmd_release(const struct bc_opts *o);
+
+/* balloonctl.c: parse @argv, run the command, return a bc_exit status. */
+int balloonctl_main(int argc, char **argv);
 
 #endif /* BALLOONCTL_H */

@@ -126,7 +126,7 @@ static int bc_pick(const struct bc_opts *o, const char *from, const char *to,
 	return BC_EXIT_OK;
 }
 
-int bc_cmd_takeover(const struct bc_opts *o, bool release)
+static int bc_move(const struct bc_opts *o, bool release)
 {
 	const char *from = release ? FB_DRIVER_NAME : BC_IN_TREE_DRIVER;
 	const char *to = release ? BC_IN_TREE_DRIVER : FB_DRIVER_NAME;
@@ -224,4 +224,23 @@ int bc_cmd_takeover(const struct bc_opts *o, bool release)
 	printf("  %s fills the balloon to the host's target in the "
 	       "background\n", to);
 	return BC_EXIT_OK;
+}
+
+static int bc_move_cmd(const struct bc_opts *o, bool release)
+{
+	if (o->npos) {
+		bc_err("%s takes no arguments; use --device virtioN", o->cmd);
+		return BC_EXIT_USAGE;
+	}
+	return bc_move(o, release);
+}
+
+int bc_cmd_takeover(const struct bc_opts *o)
+{
+	return bc_move_cmd(o, false);
+}
+
+int bc_cmd_release(const struct bc_opts *o)
+{
+	return bc_move_cmd(o, true);
 }

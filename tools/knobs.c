@@ -2,59 +2,71 @@
 /*
  * balloonctl: every attribute the tool knows, by its uapi name, and how a
  * knob's value is parsed and range-checked before it reaches the kernel.
+ * The knobs' names, units, ranges, defaults and words are the uapi header's
+ * FB_KNOBS table; only the aliases and the words for 0 are the tool's.
  */
+#define _GNU_SOURCE		/* vasprintf */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "balloonctl.h"
 #include "parse.h"
 
-static const char *const bc_defrag_modes[] = { "off", "on", "heal", NULL };
-static const char *const bc_paths[] = { "auto", "inflate", "report", NULL };
+/*
+ * What the tool adds to the uapi table: short names to type, and what 0
+ * means where it means something else than a number (status, help knobs).
+ */
+#define BC_ALIASES_guest_target_pages	{ "target" }
+#define BC_ALIASES_max_pages		{ "max", "cap" }
+#define BC_ALIASES_floor_pages		{ "floor" }
+#define BC_ALIASES_inflate_limit_pages_per_s { "rate", "limit" }
+#define BC_ALIASES_max_order		{ "order" }
+#define BC_ALIASES_defrag		{ NULL }
+#define BC_ALIASES_defrag_ms		{ NULL }
+#define BC_ALIASES_heal_ms		{ NULL }
+#define BC_ALIASES_oom_pages		{ "oom" }
+#define BC_ALIASES_surrender_path	{ "path" }
 
-/* The knobs, in the order status shows them. Ranges as in the uapi header. */
-const struct bc_knob bc_knobs[] = {
-	{
-		.name = FB_ATTR_GUEST_TARGET, .aliases = { "target" },
-		.kind = BC_KNOB_PAGES, .max_is_ram = true,
-		.def = "0", .zero = "follow the host's target",
-	}, {
-		.name = FB_ATTR_MAX_PAGES, .aliases = { "max", "cap" },
-		.kind = BC_KNOB_PAGES, .max_is_ram = true,
-		.def = "0", .zero = "no cap",
-	}, {
-		.name = FB_ATTR_FLOOR, .aliases = { "floor" },
-		.kind = BC_KNOB_PAGES, .max_is_ram = true,
-		.def = "0", .zero = "no floor",
-	}, {
-		.name = FB_ATTR_INFLATE_LIMIT, .aliases = { "rate", "limit" },
-		.kind = BC_KNOB_RATE, .max = FB_INFLATE_LIMIT_MAX,
-		.def = "0", .zero = "unlimited",
-	}, {
-		.name = FB_ATTR_MAX_ORDER, .aliases = { "order" },
-		.kind = BC_KNOB_UINT, .max = FB_MAX_ORDER_LIMIT,
-		.def = "9",
-	}, {
-		.name = FB_ATTR_DEFRAG,
-		.kind = BC_KNOB_ENUM, .choices = bc_defrag_modes,
-		.def = "heal",
-	}, {
-		.name = FB_ATTR_DEFRAG_MS,
-		.kind = BC_KNOB_MS, .max = FB_DEFRAG_MS_MAX,
-		.def = "1000",
-	}, {
-		.name = FB_ATTR_HEAL_MS,
-		.kind = BC_KNOB_MS, .min = FB_HEAL_MS_MIN, .max = FB_HEAL_MS_MAX,
-		.def = "5000",
-	}, {
-		.name = FB_ATTR_OOM_PAGES, .aliases = { "oom" },
-		.kind = BC_KNOB_PAGES, .min = 1, .max_is_ram = true,
-		.def = "4096",
-	}, {
-		.name = FB_ATTR_SURRENDER_PATH, .aliases = { "path" },
-		.kind = BC_KNOB_ENUM, .choices = bc_paths,
-		.def = "auto",
+#define BC_ZERO_guest_target_pages	"follow the host's target"
+#define BC_ZERO_max_pages		"no cap"
+#define BC_ZERO_floor_pages		"no floor"
+#define BC_ZERO_inflate_limit_pages_per_s "unlimited"
+#define BC_ZERO_max_order		NULL
+#define BC_ZERO_defrag			NULL
+#define BC_ZERO_defrag_ms		NULL
+#define BC_ZERO_heal_ms			NULL
+#define BC_ZERO_oom_pages		NULL
+#define BC_ZERO_surrender_path		NULL
+
+/* A default as balloonctl prints it: a number's digits, or the word. */
+#define BC_STR(x)			#x
+#define BC_XSTR(x)			BC_STR(x)
+#define BC_DEF_FB_UNIT_PAGES(def)	BC_XSTR(def)
+#define BC_DEF_FB_UNIT_PAGES_PER_S(def)	BC_XSTR(def)
+#define BC_DEF_FB_UNIT_ORDER(def)	BC_XSTR(def)
+#define BC_DEF_FB_UNIT_MS(def)		BC_XSTR(def)
+#define BC_DEF_FB_UNIT_WORD(def)	def
+
+#define BC_WORD(value, word)		word,
+
+#define BC_KNOB(name_, unit_, min_, max_, def_, words_)			\
+	{								\
+		.name = #name_,						\
+		.aliases = BC_ALIASES_##name_,				\
+		.unit = unit_,						\
+		.min = min_,						\
+		.max = (max_) == FB_KNOB_RAM ? 0 : (max_),		\
+		.max_is_ram = (max_) == FB_KNOB_RAM,			\
+		.choices = (const char *const []){ words_(BC_WORD) NULL }, \
+		.def = BC_DEF_##unit_(def_),				\
+		.zero = BC_ZERO_##name_,				\
 	},
+
+/* The knobs, in the uapi table's order, which is the order status shows. */
+const struct bc_knob bc_knobs[] = {
+	FB_KNOBS(BC_KNOB)
 };
 const size_t bc_nr_knobs = sizeof(bc_knobs) / sizeof(bc_knobs[0]);
 
@@ -125,8 +137,8 @@ void bc_knob_range(const struct bc_knob *k, uint64_t ram_pages, bool ram_known,
 	size_t n;
 	int i;
 
-	switch (k->kind) {
-	case BC_KNOB_PAGES:
+	switch (k->unit) {
+	case FB_UNIT_PAGES:
 		if (!ram_known) {
 			snprintf(buf, len, "at least %llu pages; the upper bound, "
 				 FB_ATTR_RAM ", could not be read",
@@ -139,22 +151,22 @@ void bc_knob_range(const struct bc_knob *k, uint64_t ram_pages, bool ram_known,
 			 (unsigned long long)k->min,
 			 (unsigned long long)ram_pages);
 		break;
-	case BC_KNOB_RATE:
+	case FB_UNIT_PAGES_PER_S:
 		snprintf(buf, len, "%s..%s, %llu..%llu pages/s",
 			 fbp_format_size(lo, sizeof(lo), k->min,
 					 k->min ? "/s" : NULL),
 			 fbp_format_size(hi, sizeof(hi), k->max, "/s"),
 			 (unsigned long long)k->min, (unsigned long long)k->max);
 		break;
-	case BC_KNOB_UINT:
+	case FB_UNIT_ORDER:
 		snprintf(buf, len, "%llu..%llu", (unsigned long long)k->min,
 			 (unsigned long long)k->max);
 		break;
-	case BC_KNOB_MS:
+	case FB_UNIT_MS:
 		snprintf(buf, len, "%llu..%llu ms", (unsigned long long)k->min,
 			 (unsigned long long)k->max);
 		break;
-	case BC_KNOB_ENUM:
+	case FB_UNIT_WORD:
 		n = (size_t)snprintf(buf, len, "one of");
 		for (i = 0; k->choices[i] && n < len; i++)
 			n += (size_t)snprintf(buf + n, len - n, " %s",
@@ -165,83 +177,103 @@ void bc_knob_range(const struct bc_knob *k, uint64_t ram_pages, bool ram_known,
 
 static const char *bc_knob_hint(const struct bc_knob *k)
 {
-	switch (k->kind) {
-	case BC_KNOB_PAGES:
+	switch (k->unit) {
+	case FB_UNIT_PAGES:
 		return "use 4 KiB pages (e.g. 262144), a size with K/M/G/T "
 		       "(e.g. 1G, 512MiB) or a percentage of RAM (e.g. 25%)";
-	case BC_KNOB_RATE:
+	case FB_UNIT_PAGES_PER_S:
 		return "use 4 KiB pages per second (e.g. 25600) or a size per "
 		       "second (e.g. 100M or 100M/s)";
-	case BC_KNOB_UINT:
+	case FB_UNIT_ORDER:
 		return "use a whole number";
-	case BC_KNOB_MS:
+	case FB_UNIT_MS:
 		return "use milliseconds (e.g. 1000, 1000ms or 1s)";
-	case BC_KNOB_ENUM:
+	case FB_UNIT_WORD:
 		break;
 	}
 	return "";
 }
 
+/* *@why = the message, allocated; NULL if there is no memory for it. */
+static void bc_why(char **why, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void bc_why(char **why, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(why, fmt, ap) < 0)
+		*why = NULL;
+	va_end(ap);
+}
+
 /*
  * Parse @arg for knob @k (typed by the user as @typed), check its range and
- * put the value to write in @out. Returns BC_EXIT_OK or BC_EXIT_USAGE, with
- * the message printed.
+ * put the value to write in @out. Returns 0, -EINVAL (does not parse) or
+ * -ERANGE (out of range); on an error *@why is what to tell the user, for
+ * the caller to print and free (NULL if there was no memory for it).
  */
 int bc_knob_parse(const struct bc_knob *k, const char *typed, const char *arg,
-		  uint64_t ram_pages, bool ram_known, char *out, size_t outlen)
+		  uint64_t ram_pages, bool ram_known, char *out, size_t outlen,
+		  char **why)
 {
 	char range[128];
 	enum fbp_err err = FBP_OK;
 	uint64_t val = 0, max;
 	int i;
 
+	*why = NULL;
 	bc_knob_range(k, ram_pages, ram_known, range, sizeof(range));
 
-	switch (k->kind) {
-	case BC_KNOB_ENUM:
+	switch (k->unit) {
+	case FB_UNIT_WORD:
 		for (i = 0; k->choices[i]; i++) {
 			if (strcmp(k->choices[i], arg) == 0) {
 				snprintf(out, outlen, "%s", arg);
-				return BC_EXIT_OK;
+				return 0;
 			}
 		}
 		if (!*arg)
-			bc_err("%s: empty value; use %s", typed, range);
+			bc_why(why, "%s: empty value; use %s", typed, range);
 		else
-			bc_err("%s: invalid value '%s'; use %s", typed, arg,
+			bc_why(why, "%s: invalid value '%s'; use %s", typed, arg,
 			       range);
-		return BC_EXIT_USAGE;
-	case BC_KNOB_PAGES:
+		return -EINVAL;
+	case FB_UNIT_PAGES:
 		err = fbp_parse_pages(arg, FBP_PERCENT, ram_pages, &val);
 		break;
-	case BC_KNOB_RATE:
+	case FB_UNIT_PAGES_PER_S:
 		err = fbp_parse_pages(arg, FBP_PER_SEC, 0, &val);
 		break;
-	case BC_KNOB_UINT:
+	case FB_UNIT_ORDER:
 		err = fbp_parse_uint(arg, &val);
 		break;
-	case BC_KNOB_MS:
+	case FB_UNIT_MS:
 		err = fbp_parse_ms(arg, &val);
 		break;
 	}
 
+	if (err == FBP_EMPTY) {
+		bc_why(why, "%s: empty value; %s", typed, bc_knob_hint(k));
+		return -EINVAL;
+	}
+	if (err == FBP_OVERFLOW) {
+		bc_why(why, "%s: '%s' is %s; the range is %s", typed, arg,
+		       fbp_strerror(err), range);
+		return -ERANGE;
+	}
 	if (err) {
-		if (err == FBP_EMPTY)
-			bc_err("%s: empty value; %s", typed, bc_knob_hint(k));
-		else if (err == FBP_OVERFLOW)
-			bc_err("%s: '%s' is %s; the range is %s", typed, arg,
-			       fbp_strerror(err), range);
-		else
-			bc_err("%s: invalid value '%s': %s; %s", typed, arg,
-			       fbp_strerror(err), bc_knob_hint(k));
-		return BC_EXIT_USAGE;
+		bc_why(why, "%s: invalid value '%s': %s; %s", typed, arg,
+		       fbp_strerror(err), bc_knob_hint(k));
+		return -EINVAL;
 	}
 
 	max = k->max_is_ram ? (ram_known ? ram_pages : UINT64_MAX) : k->max;
 	if (val < k->min || val > max) {
-		bc_err("%s: %s is out of range (%s)", typed, arg, range);
-		return BC_EXIT_USAGE;
+		bc_why(why, "%s: %s is out of range (%s)", typed, arg, range);
+		return -ERANGE;
 	}
 	snprintf(out, outlen, "%llu", (unsigned long long)val);
-	return BC_EXIT_OK;
+	return 0;
 }

@@ -181,11 +181,10 @@ void bc_devlist_join(const struct bc_devlist *list, char *buf, size_t len)
 				      list->name[i]);
 }
 
-int bc_attr_path(char *buf, size_t len, const char *dev, const char *attr)
+void bc_attr_path(char *buf, size_t len, const char *dev, const char *attr)
 {
 	bc_path(buf, len, BC_DRIVERS_DIR "/" FB_DRIVER_NAME "/%s/"
 		FB_SYSFS_GROUP "/%s", dev, attr);
-	return 0;
 }
 
 int bc_attr_read(const char *dev, const char *attr, char *buf, size_t len)
@@ -214,14 +213,6 @@ int bc_attr_read_u64(const char *dev, const char *attr, uint64_t *val)
 		return -EINVAL;
 	*val = v;
 	return 0;
-}
-
-int bc_attr_write(const char *dev, const char *attr, const char *val)
-{
-	char path[4096];
-
-	bc_attr_path(path, sizeof(path), dev, attr);
-	return bc_write_file(path, val);
 }
 
 /* A /proc/meminfo line, in kB. */

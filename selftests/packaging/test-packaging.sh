@@ -174,7 +174,7 @@ versions_match() {
 	local pkgver
 
 	pkgver=$(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$SRC/dkms.conf")
-	echo "Makefile VERSION=$version dkms.conf PACKAGE_VERSION=$pkgver"
+	echo "FB_VERSION (uapi header, make version)=$version dkms.conf PACKAGE_VERSION=$pkgver"
 	[ -n "$version" ] && [ "$version" = "$pkgver" ]
 }
 
@@ -329,7 +329,7 @@ existing=$(dkms status -m "$NAME" 2>/dev/null; ls -d /usr/src/$NAME-* "$MODPROBE
 	find /lib/modules -name "$NAME.ko*" 2>/dev/null)
 [ -z "$existing" ] || skip_all "fastballoon is already installed here: ${existing//$'\n'/ }"
 
-version=$(sed -n 's/^VERSION *:= *//p' "$SRC/Makefile")
+version=$(make -s -C "$SRC" version KDIR=/nonexistent)
 
 # --- state to restore --------------------------------------------------------
 
@@ -348,7 +348,7 @@ note "source: $SRC, version $version, kernels: ${kvers[*]}"
 
 # --- static checks -----------------------------------------------------------
 
-check "Makefile VERSION matches dkms.conf PACKAGE_VERSION" versions_match
+check "FB_VERSION matches dkms.conf PACKAGE_VERSION" versions_match
 
 # A full copy for make install, and the DKMS file list copied the way
 # "make dkms-install" copies it, so a file missing from that list fails here.

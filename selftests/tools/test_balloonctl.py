@@ -28,8 +28,20 @@ import sys
 import tempfile
 import time
 
+import knob_table
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADER = os.path.join(REPO, "include", "uapi", "linux", "fastballoon.h")
+
+
+def uapi_version():
+    """FB_VERSION from the uapi header, the one place it is written."""
+    with open(HEADER) as f:
+        m = re.search(r'^#define\s+FB_VERSION\s+"([^"]+)"', f.read(), re.M)
+    return m.group(1) if m else None
+
+
+VERSION = uapi_version()
 DRIVERS = "sys/bus/virtio/drivers"
 
 RAM = 524288            # 2 GiB guest, in 4 KiB pages
@@ -49,18 +61,8 @@ def uapi_names():
 
 A = uapi_names()
 COUNTERS = sorted(v for v in A.values() if v.endswith("_total"))
-KNOB_DEFAULTS = {
-    A["FB_ATTR_GUEST_TARGET"]: "0",
-    A["FB_ATTR_MAX_PAGES"]: "0",
-    A["FB_ATTR_FLOOR"]: "0",
-    A["FB_ATTR_INFLATE_LIMIT"]: "0",
-    A["FB_ATTR_MAX_ORDER"]: "9",
-    A["FB_ATTR_DEFRAG"]: "heal",
-    A["FB_ATTR_DEFRAG_MS"]: "1000",
-    A["FB_ATTR_HEAL_MS"]: "5000",
-    A["FB_ATTR_OOM_PAGES"]: "4096",
-    A["FB_ATTR_SURRENDER_PATH"]: "auto",
-}
+# the knobs and their defaults, from the uapi header's FB_KNOBS
+KNOB_DEFAULTS = {k["name"]: str(k["def"]) for k in knob_table.header_knobs()}
 
 
 def device_attrs(n=0):
@@ -267,166 +269,158 @@ def run_fuzzers(tmp, t):
         t.check(n, fuzz_check)
 
 
-def main():
-    verbose = "-v" in sys.argv
-    only = None
-    if "-k" in sys.argv:
-        only = sys.argv[sys.argv.index("-k") + 1]
-    tmp = tempfile.mkdtemp(prefix="balloonctl-test-")
-    try:
-        return run_all(tmp, Runner(verbose, only))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+# ---- what every test shares -------------------------------------------------
+
+FLOOR = A["FB_ATTR_FLOOR"]
+RATE = A["FB_ATTR_INFLATE_LIMIT"]
+PAGE_RANGE = "(0..2G, 0..524288 pages)"
 
 
-def run_all(tmp, t):
-    bindir = os.path.join(tmp, "bin")
-    t0 = time.monotonic()
-    build = subprocess.run(["make", "-s", "-C", os.path.join(REPO, "tools"),
-                            "O=" + bindir] + (["sanitize"] if SANITIZE else []),
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           universal_newlines=True)
-    tool = os.path.join(bindir, "sanitize" if SANITIZE else "", "balloonctl")
-    if SANITIZE:
-        print("  balloonctl built with ASan+UBSan: %s" % tool)
-        os.environ.update(SAN_ENV)
+class Ctx:
+    """One run's balloonctl build and fixtures, and the helpers the tests
+    call: run the tool, check its exit status, make a fixture, set a knob
+    and check what was (or was not) written.  The fixtures one (a device)
+    and two (two devices) are shared by the tests, in order."""
 
-    def build_check():
-        expect(build.returncode == 0 and os.access(tool, os.X_OK),
-               "make -C tools O=%s failed:\n%s" % (bindir, build.stdout))
-        expect(build.stdout.strip() == "", "build printed: %s" % build.stdout)
-    # build -Wall -Wextra -Werror
-    t.check("build", build_check)
-    if build.returncode != 0:
-        return 1            # the build check said why
+    def __init__(self, tmp, tool, t):
+        self.tmp = tmp
+        self.tool = tool
+        self.t = t
+        self.counter = 0
+        self.one = self.fixture()
+        self.two = self.fixture(devices=(0, 1))
 
-    def run(args, fx=None, env=None, **kw):
+    def run(self, args, fx=None, env=None, **kw):
         e = dict(os.environ)
         e.pop("BALLOONCTL_ROOT", None)
         if fx is not None:
             e["BALLOONCTL_ROOT"] = fx.root
         if env:
             e.update(env)
-        p = subprocess.run([tool] + args, stdout=subprocess.PIPE,
+        p = subprocess.run([self.tool] + args, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, universal_newlines=True,
                            env=e, timeout=20, **kw)
-        if t.verbose:
+        if self.t.verbose:
             print("  $ balloonctl %s -> %d\n%s%s" % (" ".join(args),
                   p.returncode, p.stdout, p.stderr))
         expect_no_sanitizer_report(p.stderr, "balloonctl " + " ".join(args))
         return p
 
+    @staticmethod
     def rc_is(p, rc, what=""):
         expect(p.returncode == rc, "%sexit %d, wanted %d; stderr: %s" %
                (what, p.returncode, rc, p.stderr.strip()))
 
-    counter = [0]
+    def fixture(self, **kw):
+        self.counter += 1
+        return Fixture(self.tmp, "fx%d" % self.counter, **kw)
 
-    def fixture(**kw):
-        counter[0] += 1
-        return Fixture(tmp, "fx%d" % counter[0], **kw)
-
-    one = fixture()
-    floor = A["FB_ATTR_FLOOR"]
-    rate = A["FB_ATTR_INFLATE_LIMIT"]
-
-    # ---- set: units write the right number --------------------------------
-    def set_ok(knob, value, attr, want):
-        p = run(["set", knob, value], one)
-        rc_is(p, 0, "set %s %s: " % (knob, value))
-        got = one.knob(attr)
+    def set_ok(self, knob, value, attr, want):
+        """set KNOB VALUE on one succeeds and writes want."""
+        p = self.run(["set", knob, value], self.one)
+        self.rc_is(p, 0, "set %s %s: " % (knob, value))
+        got = self.one.knob(attr)
         expect(got == "%s\n" % want, "set %s %s wrote %r, wanted %r" %
                (knob, value, got, want))
 
-    units = [
-        ("floor", "262144", floor, 262144),
-        ("floor", "1G", floor, 262144),
-        ("floor", "1GiB", floor, 262144),
-        ("floor", "1gb", floor, 262144),
-        ("floor", "512M", floor, 131072),
-        ("floor", "512MiB", floor, 131072),
-        ("floor", "0.5G", floor, 131072),
-        ("floor", "8K", floor, 2),
-        ("floor", "4096B", floor, 1),
-        ("floor", "25%", floor, 131072),
-        ("floor", "12.5%", floor, 65536),
-        ("floor", "100%", floor, RAM),
-        ("floor", "0", floor, 0),
-        ("floor", str(RAM), floor, RAM),
-    ]
-
-    def units_check():
-        for knob, value, attr, want in units:
-            set_ok(knob, value, attr, want)
-    # set page units: pages, K/M/G with B/iB, bytes, %, 0 and max
-    t.check("set_page_units", units_check)
-
-    def rate_check():
-        for value, want in (("100M", 25600), ("100M/s", 25600),
-                            ("25600", 25600), ("1000/s", 1000),
-                            ("4T", 1 << 30), ("0", 0)):
-            set_ok("rate", value, rate, want)
-    # set rate: pages/s, sizes per second, max 2^30
-    t.check("set_rate_units", rate_check)
-
-    def other_knobs_check():
-        set_ok("order", "0", A["FB_ATTR_MAX_ORDER"], 0)
-        set_ok("max_order", "9", A["FB_ATTR_MAX_ORDER"], 9)
-        set_ok("defrag", "on", A["FB_ATTR_DEFRAG"], "on")
-        set_ok("defrag_ms", "1s", A["FB_ATTR_DEFRAG_MS"], 1000)
-        set_ok("defrag_ms", "60000", A["FB_ATTR_DEFRAG_MS"], 60000)
-        set_ok("heal_ms", "100ms", A["FB_ATTR_HEAL_MS"], 100)
-        set_ok("heal_ms", "1.5s", A["FB_ATTR_HEAL_MS"], 1500)
-        set_ok("oom_pages", "1", A["FB_ATTR_OOM_PAGES"], 1)
-        set_ok("path", "report", A["FB_ATTR_SURRENDER_PATH"], "report")
-    # set order, defrag, durations, oom_pages, path
-    t.check("set_other_knobs", other_knobs_check)
-
-    def alias_check():
-        for alias, attr in (("target", A["FB_ATTR_GUEST_TARGET"]),
-                            ("cap", A["FB_ATTR_MAX_PAGES"]),
-                            ("max", A["FB_ATTR_MAX_PAGES"]),
-                            ("limit", A["FB_ATTR_INFLATE_LIMIT"]),
-                            (A["FB_ATTR_FLOOR"], A["FB_ATTR_FLOOR"])):
-            set_ok(alias, "1234", attr, 1234)
-    # set aliases and sysfs names
-    t.check("set_aliases", alias_check)
-
-    def set_output_check():
-        one.write(one.attr(floor), "0\n")
-        p = run(["set", "floor", "1G"], one)
-        rc_is(p, 0)
-        expect("floor_pages 0 -> 262144 (1G)" in p.stdout,
-               "set output: %r" % p.stdout)
-    # set reports old and new value
-    t.check("set_prints_old_new", set_output_check)
-
-    # ---- set: bad values leave the file alone, exit 2, name the range ------
-    def set_bad(knob, value, attr, msg, rc=2):
-        before = one.knob(attr)
-        p = run(["set", knob, value], one)
-        rc_is(p, rc, "set %s %r: " % (knob, value))
+    def set_bad(self, knob, value, attr, msg, rc=2):
+        """set KNOB VALUE on one fails with rc and msg, file unchanged."""
+        before = self.one.knob(attr)
+        p = self.run(["set", knob, value], self.one)
+        self.rc_is(p, rc, "set %s %r: " % (knob, value))
         expect(msg in p.stderr, "set %s %r: stderr %r lacks %r" %
                (knob, value, p.stderr.strip(), msg))
         expect(p.stderr.startswith("balloonctl: "), "no prefix: %r" % p.stderr)
-        expect(one.knob(attr) == before, "set %s %r changed the file to %r" %
-               (knob, value, one.knob(attr)))
+        expect(self.one.knob(attr) == before,
+               "set %s %r changed the file to %r" %
+               (knob, value, self.one.knob(attr)))
 
-    def range_msg_check():
-        one.write(one.attr(floor), "77\n")
-        p = run(["set", "floor", "9G"], one)
-        rc_is(p, 2)
-        expect(p.stderr == "balloonctl: floor: 9G is out of range "
-               "(0..2G, 0..524288 pages)\n", "stderr %r" % p.stderr)
-        expect(one.knob(floor) == "77\n", "file changed")
-    # out of range: exact message, file unchanged
-    t.check("set_range_message", range_msg_check)
 
-    page_range = "(0..2G, 0..524288 pages)"
+# ---- set: units write the right number --------------------------------------
+
+
+def test_set_page_units(ctx):
+    """Set page units: pages, K/M/G with B/iB, bytes, %, 0 and max."""
+    units = [
+        ("floor", "262144", FLOOR, 262144),
+        ("floor", "1G", FLOOR, 262144),
+        ("floor", "1GiB", FLOOR, 262144),
+        ("floor", "1gb", FLOOR, 262144),
+        ("floor", "512M", FLOOR, 131072),
+        ("floor", "512MiB", FLOOR, 131072),
+        ("floor", "0.5G", FLOOR, 131072),
+        ("floor", "8K", FLOOR, 2),
+        ("floor", "4096B", FLOOR, 1),
+        ("floor", "25%", FLOOR, 131072),
+        ("floor", "12.5%", FLOOR, 65536),
+        ("floor", "100%", FLOOR, RAM),
+        ("floor", "0", FLOOR, 0),
+        ("floor", str(RAM), FLOOR, RAM),
+    ]
+    for knob, value, attr, want in units:
+        ctx.set_ok(knob, value, attr, want)
+
+
+def test_set_rate_units(ctx):
+    """Set rate: pages/s, sizes per second, max 2^30."""
+    for value, want in (("100M", 25600), ("100M/s", 25600),
+                        ("25600", 25600), ("1000/s", 1000),
+                        ("4T", 1 << 30), ("0", 0)):
+        ctx.set_ok("rate", value, RATE, want)
+
+
+def test_set_other_knobs(ctx):
+    """Set order, defrag, durations, oom_pages, path."""
+    ctx.set_ok("order", "0", A["FB_ATTR_MAX_ORDER"], 0)
+    ctx.set_ok("max_order", "9", A["FB_ATTR_MAX_ORDER"], 9)
+    ctx.set_ok("defrag", "on", A["FB_ATTR_DEFRAG"], "on")
+    ctx.set_ok("defrag_ms", "1s", A["FB_ATTR_DEFRAG_MS"], 1000)
+    ctx.set_ok("defrag_ms", "60000", A["FB_ATTR_DEFRAG_MS"], 60000)
+    ctx.set_ok("heal_ms", "100ms", A["FB_ATTR_HEAL_MS"], 100)
+    ctx.set_ok("heal_ms", "1.5s", A["FB_ATTR_HEAL_MS"], 1500)
+    ctx.set_ok("oom_pages", "1", A["FB_ATTR_OOM_PAGES"], 1)
+    ctx.set_ok("path", "report", A["FB_ATTR_SURRENDER_PATH"], "report")
+
+
+def test_set_aliases(ctx):
+    """Set aliases and sysfs names."""
+    for alias, attr in (("target", A["FB_ATTR_GUEST_TARGET"]),
+                        ("cap", A["FB_ATTR_MAX_PAGES"]),
+                        ("max", A["FB_ATTR_MAX_PAGES"]),
+                        ("limit", A["FB_ATTR_INFLATE_LIMIT"]),
+                        (A["FB_ATTR_FLOOR"], A["FB_ATTR_FLOOR"])):
+        ctx.set_ok(alias, "1234", attr, 1234)
+
+
+def test_set_prints_old_new(ctx):
+    """Set reports old and new value."""
+    ctx.one.write(ctx.one.attr(FLOOR), "0\n")
+    p = ctx.run(["set", "floor", "1G"], ctx.one)
+    ctx.rc_is(p, 0)
+    expect("floor_pages 0 -> 262144 (1G)" in p.stdout,
+           "set output: %r" % p.stdout)
+
+
+# ---- set: bad values leave the file alone, exit 2, name the range -----------
+
+
+def test_set_range_message(ctx):
+    """Out of range: exact message, file unchanged."""
+    ctx.one.write(ctx.one.attr(FLOOR), "77\n")
+    p = ctx.run(["set", "floor", "9G"], ctx.one)
+    ctx.rc_is(p, 2)
+    expect(p.stderr == "balloonctl: floor: 9G is out of range "
+           "(0..2G, 0..524288 pages)\n", "stderr %r" % p.stderr)
+    expect(ctx.one.knob(FLOOR) == "77\n", "file changed")
+
+
+def test_set_bad_page_values(ctx):
+    """Bad page values: max+1, overflow, negative, garbage, empty, junk,
+    partial pages."""
     bad_pages = [
-        (str(RAM + 1), page_range),             # max + 1
-        ("2049M", page_range),
-        ("101%", page_range),
+        (str(RAM + 1), PAGE_RANGE),             # max + 1
+        ("2049M", PAGE_RANGE),
+        ("101%", PAGE_RANGE),
         ("99999999999999999999", "too large"),  # > 2^64
         ("18446744073709551616", "too large"),  # 2^64
         ("20000000000T", "too large"),
@@ -450,483 +444,605 @@ def run_all(tmp, t):
         ("0.1234567G", "decimal places"),
     ]
 
-    def bad_pages_check():
-        for value, msg in bad_pages:
-            set_bad("floor", value, floor, msg)
-    # bad page values: max+1, overflow, negative, garbage, empty, junk, partial pages
-    t.check("set_bad_page_values", bad_pages_check)
+    for value, msg in bad_pages:
+        ctx.set_bad("floor", value, FLOOR, msg)
 
-    def bad_others_check():
-        set_bad("rate", "1073741825", rate,
-                "out of range (0..4T/s, 0..1073741824 pages/s)")
-        set_bad("rate", "25%", rate, "unknown unit")
-        set_bad("rate", "100M/h", rate, "unknown unit")
-        set_bad("order", "10", A["FB_ATTR_MAX_ORDER"], "out of range (0..9)")
-        set_bad("order", "1K", A["FB_ATTR_MAX_ORDER"], "not a number")
-        set_bad("defrag", "maybe", A["FB_ATTR_DEFRAG"], "one of off on heal")
-        set_bad("defrag", "", A["FB_ATTR_DEFRAG"], "empty value")
-        set_bad("defrag_ms", "60001", A["FB_ATTR_DEFRAG_MS"],
-                "out of range (0..60000 ms)")
-        set_bad("heal_ms", "99", A["FB_ATTR_HEAL_MS"],
-                "out of range (100..3600000 ms)")
-        set_bad("heal_ms", "1.0005s", A["FB_ATTR_HEAL_MS"], "not a whole")
-        set_bad("oom_pages", "0", A["FB_ATTR_OOM_PAGES"],
-                "out of range (4K..2G, 1..524288 pages)")
-        set_bad("path", "ranges", A["FB_ATTR_SURRENDER_PATH"],
-                "one of auto inflate report")
-    # bad values of rate, order, defrag, durations, oom, path
-    t.check("set_bad_other_values", bad_others_check)
 
-    def set_usage_check():
-        set_bad("actual_pages", "5", A["FB_ATTR_ACTUAL_PAGES"], "read-only")
-        p = run(["set", "bogus", "5"], one)
-        rc_is(p, 2)
-        expect("unknown knob 'bogus'" in p.stderr, p.stderr)
-        p = run(["set", "floor"], one)
-        rc_is(p, 2)
-        expect("usage" in p.stderr, p.stderr)
-    # set: read-only, unknown knob, missing value -> exit 2
-    t.check("set_usage_errors", set_usage_check)
+def test_set_bad_other_values(ctx):
+    """Bad values of rate, order, defrag, durations, oom, path."""
+    ctx.set_bad("rate", "1073741825", RATE,
+            "out of range (0..4T/s, 0..1073741824 pages/s)")
+    ctx.set_bad("rate", "25%", RATE, "unknown unit")
+    ctx.set_bad("rate", "100M/h", RATE, "unknown unit")
+    ctx.set_bad("order", "10", A["FB_ATTR_MAX_ORDER"], "out of range (0..9)")
+    ctx.set_bad("order", "1K", A["FB_ATTR_MAX_ORDER"], "not a number")
+    ctx.set_bad("defrag", "maybe", A["FB_ATTR_DEFRAG"], "one of off on heal")
+    ctx.set_bad("defrag", "", A["FB_ATTR_DEFRAG"], "empty value")
+    ctx.set_bad("defrag_ms", "60001", A["FB_ATTR_DEFRAG_MS"],
+            "out of range (0..60000 ms)")
+    ctx.set_bad("heal_ms", "99", A["FB_ATTR_HEAL_MS"],
+            "out of range (100..3600000 ms)")
+    ctx.set_bad("heal_ms", "1.0005s", A["FB_ATTR_HEAL_MS"], "not a whole")
+    ctx.set_bad("oom_pages", "0", A["FB_ATTR_OOM_PAGES"],
+            "out of range (4K..2G, 1..524288 pages)")
+    ctx.set_bad("path", "ranges", A["FB_ATTR_SURRENDER_PATH"],
+            "one of auto inflate report")
 
-    def ram_unknown_check():
-        fx = fixture()
-        os.unlink(fx.path(fx.attr(A["FB_ATTR_RAM"])))
-        p = run(["set", "floor", "10%"], fx)
-        rc_is(p, 2)
-        expect("ram_pages" in p.stderr, p.stderr)
-        p = run(["set", "floor", "1G"], fx)   # upper bound left to the kernel
-        rc_is(p, 0)
-        expect(fx.knob(floor) == "262144\n", fx.knob(floor))
-    # ram_pages unreadable: % refused, sizes still written
-    t.check("set_ram_unknown", ram_unknown_check)
 
-    def missing_knob_check():
-        fx = fixture()
-        os.unlink(fx.path(fx.attr(A["FB_ATTR_HEAL_MS"])))
-        p = run(["set", "heal_ms", "1000"], fx)
-        rc_is(p, 1)
-        expect("does not exist" in p.stderr and "module" in p.stderr,
+def test_set_usage_errors(ctx):
+    """Set: read-only, unknown knob, missing value -> exit 2."""
+    ctx.set_bad("actual_pages", "5", A["FB_ATTR_ACTUAL_PAGES"], "read-only")
+    p = ctx.run(["set", "bogus", "5"], ctx.one)
+    ctx.rc_is(p, 2)
+    expect("unknown knob 'bogus'" in p.stderr, p.stderr)
+    p = ctx.run(["set", "floor"], ctx.one)
+    ctx.rc_is(p, 2)
+    expect("usage" in p.stderr, p.stderr)
+
+
+def test_set_ram_unknown(ctx):
+    """Ram_pages unreadable: % refused, sizes still written."""
+    fx = ctx.fixture()
+    os.unlink(fx.path(fx.attr(A["FB_ATTR_RAM"])))
+    p = ctx.run(["set", "floor", "10%"], fx)
+    ctx.rc_is(p, 2)
+    expect("ram_pages" in p.stderr, p.stderr)
+    p = ctx.run(["set", "floor", "1G"], fx)   # upper bound left to the kernel
+    ctx.rc_is(p, 0)
+    expect(fx.knob(FLOOR) == "262144\n", fx.knob(FLOOR))
+
+
+def test_set_missing_attribute(ctx):
+    """Set on an attribute the module lacks: exit 1, no file created."""
+    fx = ctx.fixture()
+    os.unlink(fx.path(fx.attr(A["FB_ATTR_HEAL_MS"])))
+    p = ctx.run(["set", "heal_ms", "1000"], fx)
+    ctx.rc_is(p, 1)
+    expect("does not exist" in p.stderr and "module" in p.stderr,
+           p.stderr)
+    expect(not os.path.exists(fx.path(fx.attr(A["FB_ATTR_HEAL_MS"]))),
+           "set created the attribute file")
+
+
+def test_set_permission_exit3(ctx):
+    """Set without permission: exit 3, 'run as root'."""
+    fx = ctx.fixture()
+    if os.geteuid() == 0:
+        # drop to nobody for the run; the fixture stays root's, 0644
+        for d, _, _ in os.walk(ctx.tmp):
+            os.chmod(d, 0o755)
+        def drop():
+            os.setgid(65534)
+            os.setuid(65534)
+        p = ctx.run(["set", "floor", "5"], fx, preexec_fn=drop)
+    else:
+        os.chmod(fx.path(fx.attr(FLOOR)), 0o444)
+        p = ctx.run(["set", "floor", "5"], fx)
+    ctx.rc_is(p, 3)
+    expect("run as root" in p.stderr, p.stderr)
+    expect(fx.knob(FLOOR) == "0\n", "file changed")
+
+
+# ---- get --------------------------------------------------------------------
+
+
+def test_get(ctx):
+    """Get knob, alias, read-only attribute; unknown -> 2."""
+    ctx.one.write(ctx.one.attr(FLOOR), "4242\n")
+    for name in ("floor", FLOOR):
+        p = ctx.run(["get", name], ctx.one)
+        ctx.rc_is(p, 0)
+        expect(p.stdout == "4242\n", "get %s: %r" % (name, p.stdout))
+    p = ctx.run(["get", A["FB_ATTR_ACTUAL_PAGES"]], ctx.one)
+    expect(p.stdout == "131072\n", p.stdout)
+    p = ctx.run(["get", "path"], ctx.one)
+    expect(p.stdout == "auto\n" or p.stdout == "report\n", p.stdout)
+    p = ctx.run(["get", "nonsense"], ctx.one)
+    ctx.rc_is(p, 2)
+
+
+# ---- status -----------------------------------------------------------------
+
+
+def test_status_text(ctx):
+    """Status text: target/actual, split, path, features, memory, knobs,
+    counters."""
+    fx = ctx.fixture()
+    fx.write(fx.attr(FLOOR), "262144\n")
+    p = ctx.run(["status"], fx)
+    ctx.rc_is(p, 0)
+    o = p.stdout
+    for s in ("virtio0", "131072 pages", "512.0 MiB",
+              "250 x 2 MiB blocks (500.0 MiB)", "3072 x 4 KiB pages",
+              "report", "stats_vq deflate_on_oom reporting",
+              "MemAvailable 1200.0 MiB", "floor 1024.0 MiB: above it",
+              "heal", "follow the host's target"):
+        expect(s in o, "status lacks %r:\n%s" % (s, o))
+    for i, c in enumerate(COUNTERS):
+        expect(re.search(r"%s\s+%d\n" % (c, 1000 * (i + 1)), o),
+               "status lacks counter %s" % c)
+
+
+def test_status_json(ctx):
+    """Status --json: one object, required keys, numbers and strings."""
+    p = ctx.run(["status", "--json"], ctx.one)
+    ctx.rc_is(p, 0)
+    j = json.loads(p.stdout)
+    expect(isinstance(j, dict), "not an object: %r" % j)
+    want = device_attrs(0)
+    expect(j["device"] == "virtio0", j.get("device"))
+    for k in ("target_pages", "actual_pages", "blocks_2m", "pages_4k",
+              "ram_pages", "effective_target_pages"):
+        expect(j[k] == want[k] and type(j[k]) is int,
+               "%s = %r, wanted %r" % (k, j.get(k), want[k]))
+    expect(j["features"] == ["stats_vq", "deflate_on_oom", "reporting"],
+           j["features"])
+    expect(j["surrender_path_active"] == "report", j)
+    expect(j["mem_available_kib"] == 1228800, j)
+    expect(set(j["knobs"]) == set(KNOB_DEFAULTS), sorted(j["knobs"]))
+    expect(j["knobs"][A["FB_ATTR_DEFRAG"]] in ("heal", "on"), j["knobs"])
+    expect(type(j["knobs"][A["FB_ATTR_HEAL_MS"]]) is int, j["knobs"])
+    expect(j["knobs"][A["FB_ATTR_OOM_PAGES"]] == 1, j["knobs"])
+    expect(set(j["counters"]) == set(COUNTERS), sorted(j["counters"]))
+    for c in COUNTERS:
+        expect(j["counters"][c] == want[c], "%s = %r" % (c, j["counters"][c]))
+
+
+def test_status_json_null_and_escape(ctx):
+    """Status --json: missing attribute is null, strings escaped."""
+    fx = ctx.fixture()
+    os.unlink(fx.path(fx.attr(A["FB_ATTR_HEAL_TRADES"])))
+    fx.write(fx.attr(A["FB_ATTR_FEATURES"]), "\n")
+    fx.write(fx.attr(A["FB_ATTR_PATH_ACTIVE"]), 'we"ird\n')
+    p = ctx.run(["status", "--json"], fx)
+    ctx.rc_is(p, 0)
+    j = json.loads(p.stdout)
+    expect(j["counters"][A["FB_ATTR_HEAL_TRADES"]] is None, j["counters"])
+    expect(j["features"] == [], j["features"])
+    expect(j["surrender_path_active"] == 'we"ird', j)
+
+
+# ---- several devices, none, module not loaded -------------------------------
+
+
+def test_two_devices_status(ctx):
+    """Two devices: status covers both, --device picks one."""
+    p = ctx.run(["status", "--json"], ctx.two)
+    ctx.rc_is(p, 0)
+    j = json.loads(p.stdout)
+    expect(isinstance(j, list) and [d["device"] for d in j] ==
+           ["virtio0", "virtio1"], p.stdout[:200])
+    expect(j[1]["actual_pages"] == device_attrs(1)["actual_pages"], j[1])
+    p = ctx.run(["--device", "virtio1", "status", "--json"], ctx.two)
+    j = json.loads(p.stdout)
+    expect(isinstance(j, dict) and j["device"] == "virtio1", p.stdout[:80])
+    p = ctx.run(["status"], ctx.two)
+    expect("virtio0:" in p.stdout and "virtio1:" in p.stdout, p.stdout)
+
+
+def test_two_devices_need_device(ctx):
+    """Two devices: get/set/watch need --device; it picks the right one."""
+    for args in (["get", "floor"], ["set", "floor", "1"],
+                 ["watch", "--count", "1"]):
+        p = ctx.run(args, ctx.two)
+        ctx.rc_is(p, 2, " ".join(args) + ": ")
+        expect("--device" in p.stderr and "virtio0 virtio1" in p.stderr,
                p.stderr)
-        expect(not os.path.exists(fx.path(fx.attr(A["FB_ATTR_HEAL_MS"]))),
-               "set created the attribute file")
-    # set on an attribute the module lacks: exit 1, no file created
-    t.check("set_missing_attribute", missing_knob_check)
+    expect(ctx.two.knob(FLOOR, "virtio1") == "0\n", "set wrote anyway")
+    p = ctx.run(["set", "--device", "virtio1", "floor", "1M"], ctx.two)
+    ctx.rc_is(p, 0)
+    expect(ctx.two.knob(FLOOR, "virtio1") == "256\n",
+           ctx.two.knob(FLOOR, "virtio1"))
+    expect(ctx.two.knob(FLOOR, "virtio0") == "0\n", "wrote the other device")
+    p = ctx.run(["-d", "1", "get", "actual_pages"], ctx.two)
+    expect(p.stdout == "%d\n" % device_attrs(1)["actual_pages"], p.stdout)
 
-    def perm_check():
-        fx = fixture()
-        if os.geteuid() == 0:
-            # drop to nobody for the run; the fixture stays root's, 0644
-            for d, _, _ in os.walk(tmp):
-                os.chmod(d, 0o755)
-            def drop():
-                os.setgid(65534)
-                os.setuid(65534)
-            p = run(["set", "floor", "5"], fx, preexec_fn=drop)
-        else:
-            os.chmod(fx.path(fx.attr(floor)), 0o444)
-            p = run(["set", "floor", "5"], fx)
-        rc_is(p, 3)
-        expect("run as root" in p.stderr, p.stderr)
-        expect(fx.knob(floor) == "0\n", "file changed")
-    # set without permission: exit 3, 'run as root'
-    t.check("set_permission_exit3", perm_check)
 
-    # ---- get --------------------------------------------------------------
-    def get_check():
-        one.write(one.attr(floor), "4242\n")
-        for name in ("floor", floor):
-            p = run(["get", name], one)
-            rc_is(p, 0)
-            expect(p.stdout == "4242\n", "get %s: %r" % (name, p.stdout))
-        p = run(["get", A["FB_ATTR_ACTUAL_PAGES"]], one)
-        expect(p.stdout == "131072\n", p.stdout)
-        p = run(["get", "path"], one)
-        expect(p.stdout == "auto\n" or p.stdout == "report\n", p.stdout)
-        p = run(["get", "nonsense"], one)
-        rc_is(p, 2)
-    # get knob, alias, read-only attribute; unknown -> 2
-    t.check("get", get_check)
+def test_device_unknown_or_malformed(ctx):
+    """--device: unknown -> 4 listing devices, malformed -> 2."""
+    p = ctx.run(["--device", "virtio7", "status"], ctx.two)
+    ctx.rc_is(p, 4)
+    expect("virtio0 virtio1" in p.stderr, p.stderr)
+    p = ctx.run(["--device", "../../etc", "status"], ctx.two)
+    ctx.rc_is(p, 2)
 
-    # ---- status -------------------------------------------------------------
-    def status_text_check():
-        fx = fixture()
-        fx.write(fx.attr(floor), "262144\n")
-        p = run(["status"], fx)
-        rc_is(p, 0)
-        o = p.stdout
-        for s in ("virtio0", "131072 pages", "512.0 MiB",
-                  "250 x 2 MiB blocks (500.0 MiB)", "3072 x 4 KiB pages",
-                  "report", "stats_vq deflate_on_oom reporting",
-                  "MemAvailable 1200.0 MiB", "floor 1024.0 MiB: above it",
-                  "heal", "follow the host's target"):
-            expect(s in o, "status lacks %r:\n%s" % (s, o))
-        for i, c in enumerate(COUNTERS):
-            expect(re.search(r"%s\s+%d\n" % (c, 1000 * (i + 1)), o),
-                   "status lacks counter %s" % c)
-    # status text: target/actual, split, path, features, memory, knobs, counters
-    t.check("status_text", status_text_check)
 
-    def status_json_check():
-        p = run(["status", "--json"], one)
-        rc_is(p, 0)
-        j = json.loads(p.stdout)
-        expect(isinstance(j, dict), "not an object: %r" % j)
-        want = device_attrs(0)
-        expect(j["device"] == "virtio0", j.get("device"))
-        for k in ("target_pages", "actual_pages", "blocks_2m", "pages_4k",
-                  "ram_pages", "effective_target_pages"):
-            expect(j[k] == want[k] and type(j[k]) is int,
-                   "%s = %r, wanted %r" % (k, j.get(k), want[k]))
-        expect(j["features"] == ["stats_vq", "deflate_on_oom", "reporting"],
-               j["features"])
-        expect(j["surrender_path_active"] == "report", j)
-        expect(j["mem_available_kib"] == 1228800, j)
-        expect(set(j["knobs"]) == set(KNOB_DEFAULTS), sorted(j["knobs"]))
-        expect(j["knobs"][A["FB_ATTR_DEFRAG"]] in ("heal", "on"), j["knobs"])
-        expect(type(j["knobs"][A["FB_ATTR_HEAL_MS"]]) is int, j["knobs"])
-        expect(j["knobs"][A["FB_ATTR_OOM_PAGES"]] == 1, j["knobs"])
-        expect(set(j["counters"]) == set(COUNTERS), sorted(j["counters"]))
-        for c in COUNTERS:
-            expect(j["counters"][c] == want[c], "%s = %r" % (c, j["counters"][c]))
-    # status --json: one object, required keys, numbers and strings
-    t.check("status_json", status_json_check)
+def test_no_device_exit4(ctx):
+    """No device bound: exit 4, points at takeover."""
+    fx = ctx.fixture(devices=(), in_tree=(0,))
+    p = ctx.run(["status"], fx)
+    ctx.rc_is(p, 4)
+    expect("virtio0 is bound to virtio_balloon" in p.stderr and
+           "takeover" in p.stderr, p.stderr)
+    fx = ctx.fixture(devices=())
+    p = ctx.run(["get", "floor"], fx)
+    ctx.rc_is(p, 4)
+    expect("no device" in p.stderr, p.stderr)
 
-    def status_json_missing_check():
-        fx = fixture()
-        os.unlink(fx.path(fx.attr(A["FB_ATTR_HEAL_TRADES"])))
-        fx.write(fx.attr(A["FB_ATTR_FEATURES"]), "\n")
-        fx.write(fx.attr(A["FB_ATTR_PATH_ACTIVE"]), 'we"ird\n')
-        p = run(["status", "--json"], fx)
-        rc_is(p, 0)
-        j = json.loads(p.stdout)
-        expect(j["counters"][A["FB_ATTR_HEAL_TRADES"]] is None, j["counters"])
-        expect(j["features"] == [], j["features"])
-        expect(j["surrender_path_active"] == 'we"ird', j)
-    # status --json: missing attribute is null, strings escaped
-    t.check("status_json_null_and_escape", status_json_missing_check)
 
-    # ---- several devices, none, module not loaded ------------------------------
-    two = fixture(devices=(0, 1))
+def test_module_not_loaded_exit4(ctx):
+    """Module not loaded: exit 4, says modprobe fastballoon; list."""
+    fx = ctx.fixture(loaded=False, in_tree=(0,))
+    for args in (["status"], ["set", "floor", "1"], ["watch"]):
+        p = ctx.run(args, fx)
+        ctx.rc_is(p, 4, " ".join(args) + ": ")
+        expect("modprobe fastballoon" in p.stderr, p.stderr)
+    p = ctx.run(["list"], fx)
+    ctx.rc_is(p, 0)
+    expect(p.stdout == "virtio0 virtio_balloon\n", p.stdout)
 
-    def two_check():
-        p = run(["status", "--json"], two)
-        rc_is(p, 0)
-        j = json.loads(p.stdout)
-        expect(isinstance(j, list) and [d["device"] for d in j] ==
-               ["virtio0", "virtio1"], p.stdout[:200])
-        expect(j[1]["actual_pages"] == device_attrs(1)["actual_pages"], j[1])
-        p = run(["--device", "virtio1", "status", "--json"], two)
-        j = json.loads(p.stdout)
-        expect(isinstance(j, dict) and j["device"] == "virtio1", p.stdout[:80])
-        p = run(["status"], two)
-        expect("virtio0:" in p.stdout and "virtio1:" in p.stdout, p.stdout)
-    # two devices: status covers both, --device picks one
-    t.check("two_devices_status", two_check)
 
-    def ambiguity_check():
-        for args in (["get", "floor"], ["set", "floor", "1"],
-                     ["watch", "--count", "1"]):
-            p = run(args, two)
-            rc_is(p, 2, " ".join(args) + ": ")
-            expect("--device" in p.stderr and "virtio0 virtio1" in p.stderr,
-                   p.stderr)
-        expect(two.knob(floor, "virtio1") == "0\n", "set wrote anyway")
-        p = run(["set", "--device", "virtio1", "floor", "1M"], two)
-        rc_is(p, 0)
-        expect(two.knob(floor, "virtio1") == "256\n", two.knob(floor, "virtio1"))
-        expect(two.knob(floor, "virtio0") == "0\n", "wrote the other device")
-        p = run(["-d", "1", "get", "actual_pages"], two)
-        expect(p.stdout == "%d\n" % device_attrs(1)["actual_pages"], p.stdout)
-    # two devices: get/set/watch need --device; it picks the right one
-    t.check("two_devices_need_device", ambiguity_check)
+# ---- watch ------------------------------------------------------------------
 
-    def bad_device_check():
-        p = run(["--device", "virtio7", "status"], two)
-        rc_is(p, 4)
-        expect("virtio0 virtio1" in p.stderr, p.stderr)
-        p = run(["--device", "../../etc", "status"], two)
-        rc_is(p, 2)
-    # --device: unknown -> 4 listing devices, malformed -> 2
-    t.check("device_unknown_or_malformed", bad_device_check)
 
-    def none_check():
-        fx = fixture(devices=(), in_tree=(0,))
-        p = run(["status"], fx)
-        rc_is(p, 4)
-        expect("virtio0 is bound to virtio_balloon" in p.stderr and
-               "takeover" in p.stderr, p.stderr)
-        fx = fixture(devices=())
-        p = run(["get", "floor"], fx)
-        rc_is(p, 4)
-        expect("no device" in p.stderr, p.stderr)
-    # no device bound: exit 4, points at takeover
-    t.check("no_device_exit4", none_check)
+def test_watch_plain_rates(ctx):
+    """Watch --count 2: plain lines, rates and defrag from deltas."""
+    fx = ctx.fixture()
+    e = dict(os.environ, BALLOONCTL_ROOT=fx.root)
+    p = subprocess.Popen([ctx.tool, "watch", "--interval", "0.6", "--count",
+                          "2"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True,
+                         env=e)
+    time.sleep(0.3)     # between the first and the second sample
+    inf = A["FB_ATTR_INFLATED"]
+    c = {k: int(fx.knob(k)) for k in (inf, A["FB_ATTR_DEFRAG_TRIES"],
+         A["FB_ATTR_DEFRAG_OK"], A["FB_ATTR_DEFRAG_US"])}
+    fx.write(fx.attr(inf), "%d\n" % (c[inf] + 61440))
+    fx.write(fx.attr(A["FB_ATTR_DEFRAG_TRIES"]),
+             "%d\n" % (c[A["FB_ATTR_DEFRAG_TRIES"]] + 3))
+    fx.write(fx.attr(A["FB_ATTR_DEFRAG_OK"]),
+             "%d\n" % (c[A["FB_ATTR_DEFRAG_OK"]] + 2))
+    fx.write(fx.attr(A["FB_ATTR_DEFRAG_US"]),
+             "%d\n" % (c[A["FB_ATTR_DEFRAG_US"]] + 4500))
+    out, err = p.communicate(timeout=10)
+    expect_no_sanitizer_report(err, "balloonctl watch")
+    expect(p.returncode == 0, "exit %d: %s" % (p.returncode, err))
+    expect("\033" not in out, "escape codes when stdout is not a tty")
+    lines = out.strip("\n").split("\n")
+    expect(len(lines) == 3, "want header + 2 lines:\n" + out)
+    hdr = lines[0].split()
+    first = dict(zip(hdr, lines[1].split()))
+    second = dict(zip(hdr, lines[2].split()))
+    expect(first["infl_pg/s"] == "-", "first refresh has no rate: %s" %
+           lines[1])
+    expect(second["actual"] == "131072" and second["blocks2m"] == "250",
+           lines[2])
+    r = float(second["infl_pg/s"])
+    expect(61440 / 0.9 < r < 61440 / 0.5,
+           "inflate rate %s, wanted about %d" % (r, 61440 / 0.6))
+    expect(second["defl_pg/s"] == "0", lines[2])
+    expect((second["dfr_n"], second["dfr_ok"], second["dfr_ms"]) ==
+           ("3", "2", "4.5"), lines[2])
+    expect(second["avail_MiB"] == "1200.0", lines[2])
 
-    def not_loaded_check():
-        fx = fixture(loaded=False, in_tree=(0,))
-        for args in (["status"], ["set", "floor", "1"], ["watch"]):
-            p = run(args, fx)
-            rc_is(p, 4, " ".join(args) + ": ")
-            expect("modprobe fastballoon" in p.stderr, p.stderr)
-        p = run(["list"], fx)
-        rc_is(p, 0)
-        expect(p.stdout == "virtio0 virtio_balloon\n", p.stdout)
-    # module not loaded: exit 4, says modprobe fastballoon; list
-    t.check("module_not_loaded_exit4", not_loaded_check)
 
-    # ---- watch --------------------------------------------------------------
-    def watch_check():
-        fx = fixture()
-        e = dict(os.environ, BALLOONCTL_ROOT=fx.root)
-        p = subprocess.Popen([tool, "watch", "--interval", "0.6", "--count",
-                              "2"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, universal_newlines=True,
-                             env=e)
-        time.sleep(0.3)     # between the first and the second sample
-        inf = A["FB_ATTR_INFLATED"]
-        c = {k: int(fx.knob(k)) for k in (inf, A["FB_ATTR_DEFRAG_TRIES"],
-             A["FB_ATTR_DEFRAG_OK"], A["FB_ATTR_DEFRAG_US"])}
-        fx.write(fx.attr(inf), "%d\n" % (c[inf] + 61440))
-        fx.write(fx.attr(A["FB_ATTR_DEFRAG_TRIES"]),
-                 "%d\n" % (c[A["FB_ATTR_DEFRAG_TRIES"]] + 3))
-        fx.write(fx.attr(A["FB_ATTR_DEFRAG_OK"]),
-                 "%d\n" % (c[A["FB_ATTR_DEFRAG_OK"]] + 2))
-        fx.write(fx.attr(A["FB_ATTR_DEFRAG_US"]),
-                 "%d\n" % (c[A["FB_ATTR_DEFRAG_US"]] + 4500))
-        out, err = p.communicate(timeout=10)
-        expect_no_sanitizer_report(err, "balloonctl watch")
-        expect(p.returncode == 0, "exit %d: %s" % (p.returncode, err))
-        expect("\033" not in out, "escape codes when stdout is not a tty")
-        lines = out.strip("\n").split("\n")
-        expect(len(lines) == 3, "want header + 2 lines:\n" + out)
-        hdr = lines[0].split()
-        first = dict(zip(hdr, lines[1].split()))
-        second = dict(zip(hdr, lines[2].split()))
-        expect(first["infl_pg/s"] == "-", "first refresh has no rate: %s" %
-               lines[1])
-        expect(second["actual"] == "131072" and second["blocks2m"] == "250",
-               lines[2])
-        r = float(second["infl_pg/s"])
-        expect(61440 / 0.9 < r < 61440 / 0.5,
-               "inflate rate %s, wanted about %d" % (r, 61440 / 0.6))
-        expect(second["defl_pg/s"] == "0", lines[2])
-        expect((second["dfr_n"], second["dfr_ok"], second["dfr_ms"]) ==
-               ("3", "2", "4.5"), lines[2])
-        expect(second["avail_MiB"] == "1200.0", lines[2])
-    # watch --count 2: plain lines, rates and defrag from deltas
-    t.check("watch_plain_rates", watch_check)
+def test_watch_bad_args(ctx):
+    """Watch: bad --interval/--count -> 2."""
+    for args in (["watch", "--interval", "0"], ["watch", "--interval", "x"],
+                 ["watch", "--count", "0"], ["watch", "--count", "-1"]):
+        p = ctx.run(args, ctx.one)
+        ctx.rc_is(p, 2, " ".join(args) + ": ")
 
-    def watch_args_check():
-        for args in (["watch", "--interval", "0"], ["watch", "--interval", "x"],
-                     ["watch", "--count", "0"], ["watch", "--count", "-1"]):
-            p = run(args, one)
-            rc_is(p, 2, " ".join(args) + ": ")
-    # watch: bad --interval/--count -> 2
-    t.check("watch_bad_args", watch_args_check)
 
-    # ---- takeover / release ------------------------------------------------------
-    def takeover_ok_check():
-        fx = fixture(devices=(0,), in_tree=(0,))   # target dir pre-created
-        p = run(["takeover"], fx)
-        rc_is(p, 0)
-        expect(fx.read(DRIVERS + "/virtio_balloon/unbind") == "virtio0\n",
-               "unbind: %r" % fx.read(DRIVERS + "/virtio_balloon/unbind"))
-        expect(fx.read(DRIVERS + "/fastballoon/bind") == "virtio0\n",
-               "bind: %r" % fx.read(DRIVERS + "/fastballoon/bind"))
-        expect(fx.read(DRIVERS + "/virtio_balloon/bind") == "",
-               "rebound the old driver")
-        for s in ("virtio0: virtio_balloon -> fastballoon", "MemTotal 1966.8 MiB",
-                  "host target 131072 pages (512.0 MiB)", "actual 131072"):
-            expect(s in p.stdout, "takeover output lacks %r:\n%s" %
-                   (s, p.stdout))
-    # takeover: unbind then bind written, report printed
-    t.check("takeover_ok", takeover_ok_check)
+# ---- takeover / release -----------------------------------------------------
 
-    def takeover_fail_check():
-        fx = fixture(devices=(), in_tree=(0,))     # bind will not "work"
-        p = run(["--device", "virtio0", "takeover"], fx)
-        rc_is(p, 1)
-        expect(fx.read(DRIVERS + "/fastballoon/bind") == "virtio0\n", "bind")
-        expect(fx.read(DRIVERS + "/virtio_balloon/bind") == "virtio0\n",
-               "no rebind to virtio_balloon")
-        expect("rebound virtio0 to virtio_balloon" in p.stderr, p.stderr)
-    # takeover failing: original driver rebound, exit 1
-    t.check("takeover_fail_rebinds", takeover_fail_check)
 
-    def takeover_errors_check():
-        fx = fixture(loaded=False, in_tree=(0,))
-        p = run(["takeover"], fx)
-        rc_is(p, 4)
-        expect("not running 'modprobe fastballoon'" in p.stderr, p.stderr)
-        expect(fx.read(DRIVERS + "/virtio_balloon/unbind") == "",
-               "unbound without a driver to go to")
-        fx = fixture(devices=(0,))
-        p = run(["takeover"], fx)
-        rc_is(p, 4)
-        expect("no device is bound to virtio_balloon" in p.stderr and
-               "virtio0 is already bound to fastballoon" in p.stderr, p.stderr)
-        p = run(["--device", "virtio0", "takeover"], fx)
-        rc_is(p, 0)
-        expect("already bound to fastballoon" in p.stdout, p.stdout)
-        fx = fixture(devices=(0,), in_tree=(1, 2))
-        p = run(["takeover"], fx)
-        rc_is(p, 2)
-        expect("--device" in p.stderr, p.stderr)
-    # takeover: module missing, no source device, already there, ambiguous
-    t.check("takeover_errors", takeover_errors_check)
+def test_takeover_ok(ctx):
+    """Takeover: unbind then bind written, report printed."""
+    fx = ctx.fixture(devices=(0,), in_tree=(0,))   # target dir pre-created
+    p = ctx.run(["takeover"], fx)
+    ctx.rc_is(p, 0)
+    expect(fx.read(DRIVERS + "/virtio_balloon/unbind") == "virtio0\n",
+           "unbind: %r" % fx.read(DRIVERS + "/virtio_balloon/unbind"))
+    expect(fx.read(DRIVERS + "/fastballoon/bind") == "virtio0\n",
+           "bind: %r" % fx.read(DRIVERS + "/fastballoon/bind"))
+    expect(fx.read(DRIVERS + "/virtio_balloon/bind") == "",
+           "rebound the old driver")
+    for s in ("virtio0: virtio_balloon -> fastballoon", "MemTotal 1966.8 MiB",
+              "host target 131072 pages (512.0 MiB)", "actual 131072"):
+        expect(s in p.stdout, "takeover output lacks %r:\n%s" %
+               (s, p.stdout))
 
-    def release_check():
-        fx = fixture(devices=(0,), in_tree=(0,))
-        p = run(["release"], fx)
-        rc_is(p, 0)
-        expect(fx.read(DRIVERS + "/fastballoon/unbind") == "virtio0\n",
-               "unbind")
-        expect(fx.read(DRIVERS + "/virtio_balloon/bind") == "virtio0\n",
-               "bind")
-        expect("virtio0: fastballoon -> virtio_balloon" in p.stdout and
-               "fastballoon held 131072 pages" in p.stdout, p.stdout)
-        fx = fixture(devices=(0,), in_tree_loaded=False)
-        p = run(["release"], fx)
-        rc_is(p, 4)
-        expect("not running 'modprobe virtio_balloon'" in p.stderr, p.stderr)
-    # release: reverse writes; virtio_balloon missing -> 4
-    t.check("release", release_check)
 
-    # ---- command line -------------------------------------------------------------
-    def help_check():
-        p = run(["--help"])
-        rc_is(p, 0)
-        for c in ("status", "get KNOB", "set KNOB VALUE", "watch", "takeover",
-                  "release", "--device", "Exit status"):
-            expect(c in p.stdout, "--help lacks %r" % c)
-        p = run(["set", "--help"])
-        rc_is(p, 0)
-        expect("set KNOB VALUE" in p.stdout and "25%" in p.stdout, p.stdout)
-        p = run(["help", "knobs"])
-        rc_is(p, 0)
-        for k in KNOB_DEFAULTS:
-            expect(k in p.stdout, "help knobs lacks %s" % k)
-        p = run(["--version"])
-        expect(p.returncode == 0 and p.stdout == "balloonctl 0.1.0\n", p.stdout)
-    # --help, per-command help, help knobs, --version
-    t.check("help_version", help_check)
+def test_takeover_fail_rebinds(ctx):
+    """Takeover failing: original driver rebound, exit 1."""
+    fx = ctx.fixture(devices=(), in_tree=(0,))     # bind will not "work"
+    p = ctx.run(["--device", "virtio0", "takeover"], fx)
+    ctx.rc_is(p, 1)
+    expect(fx.read(DRIVERS + "/fastballoon/bind") == "virtio0\n", "bind")
+    expect(fx.read(DRIVERS + "/virtio_balloon/bind") == "virtio0\n",
+           "no rebind to virtio_balloon")
+    expect("rebound virtio0 to virtio_balloon" in p.stderr, p.stderr)
 
-    def usage_check():
-        for args in ([], ["frobnicate"], ["--bogus", "status"],
-                     ["status", "extra"], ["get"], ["--device"],
-                     ["get", "floor", "--json"]):
-            p = run(args, one)
-            rc_is(p, 2, " ".join(args) + ": ")
-            expect(p.stderr.strip(), "no message for %r" % args)
-    # usage errors -> exit 2 with a message
-    t.check("usage_errors_exit2", usage_check)
 
-    def static_check():
-        sdir = os.path.join(tmp, "static")
-        b = subprocess.run(["make", "-s", "-C", os.path.join(REPO, "tools"),
-                            "O=" + sdir, "STATIC=1"], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, universal_newlines=True)
-        expect(b.returncode == 0, b.stdout)
-        out = subprocess.run(["ldd", os.path.join(sdir, "balloonctl")],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             universal_newlines=True).stdout
-        expect("not a dynamic executable" in out or "statically" in out, out)
-    # make O=dir STATIC=1 builds a static binary
-    t.check("build_static", static_check)
+def test_takeover_errors(ctx):
+    """Takeover: module missing, no source device, already there,
+    ambiguous."""
+    fx = ctx.fixture(loaded=False, in_tree=(0,))
+    p = ctx.run(["takeover"], fx)
+    ctx.rc_is(p, 4)
+    expect("not running 'modprobe fastballoon'" in p.stderr, p.stderr)
+    expect(fx.read(DRIVERS + "/virtio_balloon/unbind") == "",
+           "unbound without a driver to go to")
+    fx = ctx.fixture(devices=(0,))
+    p = ctx.run(["takeover"], fx)
+    ctx.rc_is(p, 4)
+    expect("no device is bound to virtio_balloon" in p.stderr and
+           "virtio0 is already bound to fastballoon" in p.stderr, p.stderr)
+    p = ctx.run(["--device", "virtio0", "takeover"], fx)
+    ctx.rc_is(p, 0)
+    expect("already bound to fastballoon" in p.stdout, p.stdout)
+    fx = ctx.fixture(devices=(0,), in_tree=(1, 2))
+    p = ctx.run(["takeover"], fx)
+    ctx.rc_is(p, 2)
+    expect("--device" in p.stderr, p.stderr)
 
-    def man_check():
-        page = os.path.join(REPO, "tools", "balloonctl.8")
-        with open(page) as f:
-            text = f.read()
-        for k in KNOB_DEFAULTS:
-            expect(k.replace("_", "\\_") in text or k in text,
-                   "man page lacks knob %s" % k)
-        for s in (".SH EXIT STATUS", ".SH ENVIRONMENT", "BALLOONCTL_ROOT",
-                  ".SH EXAMPLES", ".SH FILES", ".SH OPTIONS", ".SH KNOBS"):
-            expect(s in text, "man page lacks %s" % s)
-        if not shutil.which("groff"):
-            return
-        g = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", page],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           universal_newlines=True,
-                           env=dict(os.environ, LC_ALL="C.UTF-8"))
-        expect(g.returncode == 0 and not g.stderr.strip(),
-               "groff warnings: %s" % g.stderr)
-    # man page: every knob, required sections, groff -ww clean
-    t.check("man_page", man_check)
 
-    def watch_tty_check():
-        import pty
-        fx = fixture()
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.environ["BALLOONCTL_ROOT"] = fx.root
-            os.execv(tool, [tool, "watch", "--interval", "0.05", "--count",
-                            "2"])
-        out = b""
-        while True:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-        text = out.decode(errors="replace")
-        expect_no_sanitizer_report(text, "balloonctl watch on a tty")
-        expect(os.WEXITSTATUS(status) == 0, "exit %d" % status)
-        expect(text.count("\033[H\033[2J") == 2, "want 2 redraws:\n%r" % text)
-        for s in ("virtio0", "131072 pages", "512.0 MiB", "250 x 2 MiB",
-                  "inflate", "defrag", "MemAvailable 1200.0 MiB"):
-            expect(s in text, "tty view lacks %r" % s)
-    # watch on a terminal: redrawn in place, full view
-    t.check("watch_tty", watch_tty_check)
+def test_release(ctx):
+    """Release: reverse writes; virtio_balloon missing -> 4."""
+    fx = ctx.fixture(devices=(0,), in_tree=(0,))
+    p = ctx.run(["release"], fx)
+    ctx.rc_is(p, 0)
+    expect(fx.read(DRIVERS + "/fastballoon/unbind") == "virtio0\n",
+           "unbind")
+    expect(fx.read(DRIVERS + "/virtio_balloon/bind") == "virtio0\n",
+           "bind")
+    expect("virtio0: fastballoon -> virtio_balloon" in p.stdout and
+           "fastballoon held 131072 pages" in p.stdout, p.stdout)
+    fx = ctx.fixture(devices=(0,), in_tree_loaded=False)
+    p = ctx.run(["release"], fx)
+    ctx.rc_is(p, 4)
+    expect("not running 'modprobe virtio_balloon'" in p.stderr, p.stderr)
 
-    def kernel_reject_check():
-        # a knob that is a directory stands in for a write the kernel refuses
-        fx = fixture()
-        path = fx.path(fx.attr(floor))
-        os.unlink(path)
-        os.mkdir(path)
-        p = run(["set", "floor", "5"], fx)
-        rc_is(p, 1)
-        expect("floor" in p.stderr and "failed" in p.stderr, p.stderr)
-    # set: a write the system refuses -> exit 1 naming it
-    t.check("set_write_refused_exit1", kernel_reject_check)
 
-    def option_message_check():
-        for args, msg in ((["--json=1", "status"],
-                           "option --json takes no value (got '--json=1')"),
-                          (["--help=x"], "option --help takes no value"),
-                          (["-jd"], "option -d needs a value"),
-                          (["--dev"], "option --dev needs a value"),
-                          (["-jx", "status"], "unknown option '-x'"),
-                          (["--bogus=1"], "unknown option '--bogus=1'")):
-            p = run(args, one)
-            rc_is(p, 2, " ".join(args) + ": ")
-            expect(msg in p.stderr, "%s: stderr %r lacks %r" %
-                   (" ".join(args), p.stderr, msg))
-    # option errors name the option as typed: --json=1 is not "unknown -j"
-    t.check("option_error_messages", option_message_check)
+# ---- command line -----------------------------------------------------------
 
-    def huge_percent_check():
-        # 4*10^7 % of 2 GiB is 2*10^11 pages: out of range, not overflow
-        # (RAM * percent * 10^6 does not fit; the result does)
-        p = run(["set", "floor", "40000000.000001%"], one)
-        rc_is(p, 2)
-        expect("out of range" in p.stderr and "64 bits" not in p.stderr,
-               p.stderr)
-    # a huge percentage is out of range, not "does not fit in 64 bits"
-    t.check("set_huge_percent", huge_percent_check)
 
+def test_help_version(ctx):
+    """--help, per-command help, help knobs, --version."""
+    p = ctx.run(["--help"])
+    ctx.rc_is(p, 0)
+    for c in ("status", "get KNOB", "set KNOB VALUE", "watch", "takeover",
+              "release", "--device", "Exit status"):
+        expect(c in p.stdout, "--help lacks %r" % c)
+    p = ctx.run(["set", "--help"])
+    ctx.rc_is(p, 0)
+    expect("set KNOB VALUE" in p.stdout and "25%" in p.stdout, p.stdout)
+    p = ctx.run(["help", "knobs"])
+    ctx.rc_is(p, 0)
+    for k in KNOB_DEFAULTS:
+        expect(k in p.stdout, "help knobs lacks %s" % k)
+    p = ctx.run(["--version"])
+    expect(p.returncode == 0 and p.stdout == "balloonctl %s\n" % VERSION,
+           p.stdout)
+
+
+def test_usage_errors_exit2(ctx):
+    """Usage errors -> exit 2 with a message."""
+    for args in ([], ["frobnicate"], ["--bogus", "status"],
+                 ["status", "extra"], ["get"], ["--device"],
+                 ["get", "floor", "--json"]):
+        p = ctx.run(args, ctx.one)
+        ctx.rc_is(p, 2, " ".join(args) + ": ")
+        expect(p.stderr.strip(), "no message for %r" % args)
+
+
+def test_build_static(ctx):
+    """Make O=dir STATIC=1 builds a static binary."""
+    sdir = os.path.join(ctx.tmp, "static")
+    b = subprocess.run(["make", "-s", "-C", os.path.join(REPO, "tools"),
+                        "O=" + sdir, "STATIC=1"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True)
+    expect(b.returncode == 0, b.stdout)
+    out = subprocess.run(["ldd", os.path.join(sdir, "balloonctl")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True).stdout
+    expect("not a dynamic executable" in out or "statically" in out, out)
+
+
+def test_man_page(ctx):
+    """Man page: every knob, required sections, groff -ww clean."""
+    page = os.path.join(REPO, "tools", "balloonctl.8")
+    with open(page) as f:
+        text = f.read()
+    for k in KNOB_DEFAULTS:
+        expect(k.replace("_", "\\_") in text or k in text,
+               "man page lacks knob %s" % k)
+    for s in (".SH EXIT STATUS", ".SH ENVIRONMENT", "BALLOONCTL_ROOT",
+              ".SH EXAMPLES", ".SH FILES", ".SH OPTIONS", ".SH KNOBS"):
+        expect(s in text, "man page lacks %s" % s)
+    if not shutil.which("groff"):
+        return
+    g = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", page],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True,
+                       env=dict(os.environ, LC_ALL="C.UTF-8"))
+    expect(g.returncode == 0 and not g.stderr.strip(),
+           "groff warnings: %s" % g.stderr)
+
+
+def test_watch_tty(ctx):
+    """Watch on a terminal: redrawn in place, full view."""
+    import pty
+    fx = ctx.fixture()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["BALLOONCTL_ROOT"] = fx.root
+        os.execv(ctx.tool, [ctx.tool, "watch", "--interval", "0.05", "--count",
+                          "2"])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = out.decode(errors="replace")
+    expect_no_sanitizer_report(text, "balloonctl watch on a tty")
+    expect(os.WEXITSTATUS(status) == 0, "exit %d" % status)
+    expect(text.count("\033[H\033[2J") == 2, "want 2 redraws:\n%r" % text)
+    for s in ("virtio0", "131072 pages", "512.0 MiB", "250 x 2 MiB",
+              "inflate", "defrag", "MemAvailable 1200.0 MiB"):
+        expect(s in text, "tty view lacks %r" % s)
+
+
+def test_set_write_refused_exit1(ctx):
+    """Set: a write the system refuses -> exit 1 naming it."""
+    # a knob that is a directory stands in for a write the kernel refuses
+    fx = ctx.fixture()
+    path = fx.path(fx.attr(FLOOR))
+    os.unlink(path)
+    os.mkdir(path)
+    p = ctx.run(["set", "floor", "5"], fx)
+    ctx.rc_is(p, 1)
+    expect("floor" in p.stderr and "failed" in p.stderr, p.stderr)
+
+
+def test_option_error_messages(ctx):
+    """Option errors name the option as typed: --json=1 is not "unknown
+    -j"."""
+    for args, msg in ((["--json=1", "status"],
+                       "option --json takes no value (got '--json=1')"),
+                      (["--help=x"], "option --help takes no value"),
+                      (["-jd"], "option -d needs a value"),
+                      (["--dev"], "option --dev needs a value"),
+                      (["-jx", "status"], "unknown option '-x'"),
+                      (["--bogus=1"], "unknown option '--bogus=1'")):
+        p = ctx.run(args, ctx.one)
+        ctx.rc_is(p, 2, " ".join(args) + ": ")
+        expect(msg in p.stderr, "%s: stderr %r lacks %r" %
+               (" ".join(args), p.stderr, msg))
+
+
+def test_set_huge_percent(ctx):
+    """A huge percentage is out of range, not "does not fit in 64 bits"."""
+    # 4*10^7 % of 2 GiB is 2*10^11 pages: out of range, not overflow
+    # (RAM * percent * 10^6 does not fit; the result does)
+    p = ctx.run(["set", "floor", "40000000.000001%"], ctx.one)
+    ctx.rc_is(p, 2)
+    expect("out of range" in p.stderr and "64 bits" not in p.stderr,
+           p.stderr)
+
+
+# ---- the uapi table is the one source --------------------------------------
+
+
+def test_readme_knob_table(ctx):
+    """README's knob table: the names, ranges, defaults and words of the
+    uapi header's FB_KNOBS (knob_table.py)."""
+    diffs = knob_table.differences()
+    expect(not diffs, "README.md disagrees with FB_KNOBS: " + "; ".join(diffs))
+
+
+def test_tool_knob_table(ctx):
+    """Help knobs shows FB_KNOBS: every knob, in order, its range and
+    default as the header has them."""
+    p = ctx.run(["help", "knobs"])
+    ctx.rc_is(p, 0)
+    rows = [ln.split() for ln in p.stdout.splitlines()[1:]
+            if ln.startswith("  ") and "[default" in ln]
+    knobs = knob_table.header_knobs()
+    expect([r[0] for r in rows] == [k["name"] for k in knobs],
+           "help knobs order %s" % [r[0] for r in rows])
+    for k, ln in zip(knobs, p.stdout.splitlines()[1:]):
+        expect("[default %s]" % k["def"] in ln, "%s: %r" % (k["name"], ln))
+        want = (" ".join(k["words"]) if k["word"] else
+                "%d..%s" % (k["min"], k["max"]))
+        expect(want in ln, "%s: %r lacks %r" % (k["name"], ln, want))
+
+
+# Every test, in the order they run (some share state through ctx.one).
+TESTS = [test_set_page_units,
+         test_set_rate_units,
+         test_set_other_knobs,
+         test_set_aliases,
+         test_set_prints_old_new,
+         test_set_range_message,
+         test_set_bad_page_values,
+         test_set_bad_other_values,
+         test_set_usage_errors,
+         test_set_ram_unknown,
+         test_set_missing_attribute,
+         test_set_permission_exit3,
+         test_get,
+         test_status_text,
+         test_status_json,
+         test_status_json_null_and_escape,
+         test_two_devices_status,
+         test_two_devices_need_device,
+         test_device_unknown_or_malformed,
+         test_no_device_exit4,
+         test_module_not_loaded_exit4,
+         test_watch_plain_rates,
+         test_watch_bad_args,
+         test_takeover_ok,
+         test_takeover_fail_rebinds,
+         test_takeover_errors,
+         test_release,
+         test_help_version,
+         test_usage_errors_exit2,
+         test_build_static,
+         test_man_page,
+         test_watch_tty,
+         test_set_write_refused_exit1,
+         test_option_error_messages,
+         test_set_huge_percent,
+         test_readme_knob_table,
+         test_tool_knob_table]
+
+
+def build_tool(tmp, t):
+    """Build balloonctl (-Wall -Wextra -Werror; ASan+UBSan with
+    BALLOONCTL_SANITIZE=1) into tmp: the tool's path, or None."""
+    bindir = os.path.join(tmp, "bin")
+    build = subprocess.run(["make", "-s", "-C", os.path.join(REPO, "tools"),
+                            "O=" + bindir] + (["sanitize"] if SANITIZE else []),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True)
+    tool = os.path.join(bindir, "sanitize" if SANITIZE else "", "balloonctl")
+    if SANITIZE:
+        print("  balloonctl built with ASan+UBSan: %s" % tool)
+        os.environ.update(SAN_ENV)
+
+    def build_check():
+        expect(build.returncode == 0 and os.access(tool, os.X_OK),
+               "make -C tools O=%s failed:\n%s" % (bindir, build.stdout))
+        expect(build.stdout.strip() == "", "build printed: %s" % build.stdout)
+    # build -Wall -Wextra -Werror
+    t.check("build", build_check)
+    return tool if build.returncode == 0 else None
+
+
+def run_all(tmp, t):
+    t0 = time.monotonic()
+    tool = build_tool(tmp, t)
+    if not tool:
+        return 1            # the build check said why
+    ctx = Ctx(tmp, tool, t)
+    for test in TESTS:
+        t.check(test.__name__[len("test_"):], lambda test=test: test(ctx))
     run_fuzzers(tmp, t)
 
     total = t.passed + t.failed
     print("%d passed, %d failed (%d checks, %.1f s)" %
           (t.passed, t.failed, total, time.monotonic() - t0))
     return 1 if t.failed else 0
+
+
+def main():
+    verbose = "-v" in sys.argv
+    only = None
+    if "-k" in sys.argv:
+        only = sys.argv[sys.argv.index("-k") + 1]
+    tmp = tempfile.mkdtemp(prefix="balloonctl-test-")
+    try:
+        return run_all(tmp, Runner(verbose, only))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

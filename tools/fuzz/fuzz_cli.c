@@ -299,7 +299,7 @@ static void bcf_check_knob(const struct bcf_fixture *fx, const char *rel,
 			rel, "");
 	snprintf(want, sizeof(want), "%.*s", (int)len - 1, data);
 
-	if (k->kind == BC_KNOB_ENUM) {
+	if (k->unit == FB_UNIT_WORD) {
 		for (i = 0; k->choices[i]; i++)
 			if (strcmp(k->choices[i], want) == 0)
 				return;

@@ -13,6 +13,13 @@
 #ifndef _UAPI_LINUX_FASTBALLOON_H
 #define _UAPI_LINUX_FASTBALLOON_H
 
+/*
+ * The release, of the module (MODULE_VERSION) and of balloonctl (--version)
+ * alike, written here only: the Makefile reads it from this line, and
+ * dkms.conf repeats it for DKMS (selftests/packaging checks they agree).
+ */
+#define FB_VERSION		"0.1.0"
+
 #define FB_DRIVER_NAME		"fastballoon"
 #define FB_SYSFS_GROUP		"fastballoon"
 
@@ -52,20 +59,7 @@
  * same name giving the default for devices bound later. A write that does
  * not parse fails with EINVAL, one out of range with ERANGE; either way
  * nothing changes and the kernel log says why. A valid write takes effect
- * at once. In the ranges, RAM is the value of FB_ATTR_RAM.
- *
- *   guest_target_pages	 0..RAM	  0 = follow the host's target [0]
- *   max_pages		 0..RAM	  cap on the balloon, 0 = no cap [0]
- *   floor_pages	 0..RAM	  keep MemAvailable above this: inflate stops
- *				  a band (floor/32, >= 2 MiB) above it, memory
- *				  goes back under it [0]
- *   inflate_limit_pages_per_s 0..2^30  0 = unlimited [0]
- *   max_order		 0..9	  largest allocation order tried [9]
- *   defrag		 off|on|heal			[heal]
- *   defrag_ms		 0..60000 time bound of one defrag pass [1000]
- *   heal_ms		 100..3600000 pause between healing passes [5000]
- *   oom_pages		 1..RAM	  pages one OOM/shrinker call releases [4096]
- *   surrender_path	 auto|inflate|report		[auto]
+ * at once. FB_KNOBS below gives every knob's unit, range and default.
  */
 #define FB_ATTR_GUEST_TARGET	"guest_target_pages"
 #define FB_ATTR_MAX_PAGES	"max_pages"
@@ -78,11 +72,81 @@
 #define FB_ATTR_OOM_PAGES	"oom_pages"
 #define FB_ATTR_SURRENDER_PATH	"surrender_path"
 
-#define FB_MAX_ORDER_LIMIT	9
-#define FB_DEFRAG_MS_MAX	60000U
-#define FB_HEAL_MS_MIN		100U
-#define FB_HEAL_MS_MAX		3600000U
-#define FB_INFLATE_LIMIT_MAX	(1UL << 30)
+/*
+ * Bounds used in FB_KNOBS. Plain decimal literals, so that they can be
+ * stringified into the module parameters' descriptions.
+ */
+#define FB_MAX_ORDER_LIMIT	9		/* a 2 MiB block */
+#define FB_DEFRAG_MS_MAX	60000
+#define FB_HEAL_MS_MIN		100
+#define FB_HEAL_MS_MAX		3600000
+#define FB_INFLATE_LIMIT_MAX	1073741824	/* 2^30 pages per second */
+
+/* The upper bound of a page-valued knob: ram_pages (FB_ATTR_RAM). */
+#define FB_KNOB_RAM		(~0ULL)
+
+/* How a knob's value is counted. */
+enum fb_unit {
+	FB_UNIT_PAGES,		/* 4 KiB pages, at most FB_KNOB_RAM */
+	FB_UNIT_PAGES_PER_S,	/* 4 KiB pages per second */
+	FB_UNIT_ORDER,		/* an allocation order, a plain number */
+	FB_UNIT_MS,		/* milliseconds */
+	FB_UNIT_WORD,		/* one of the knob's words */
+};
+
+/*
+ * The words of the word knobs, W(value, word), in the order of their values
+ * (enum fb_defrag and enum fb_path below are made from them).
+ */
+#define FB_DEFRAG_WORDS(W)						\
+	W(FB_DEFRAG_OFF, "off")		/* only blocks that are free */	\
+	W(FB_DEFRAG_ON, "on")		/* evacuate when none is free */ \
+	W(FB_DEFRAG_HEAL, "heal")	/* ... and trade pages for blocks */
+
+#define FB_PATH_WORDS(W)						\
+	W(FB_PATH_AUTO, "auto")		/* ranges where sound, else queue */ \
+	W(FB_PATH_INFLATE, "inflate")	/* inflate queue, 512 PFNs/block */ \
+	W(FB_PATH_REPORT, "report")	/* reporting queue, 1 range/block */
+
+/* For the numeric knobs' @words in FB_KNOBS: no words. */
+#define FB_NO_WORDS(W)
+
+#define FB_WORD_VALUE(value, word)	value,
+enum fb_defrag { FB_DEFRAG_WORDS(FB_WORD_VALUE) FB_NR_DEFRAG };
+enum fb_path { FB_PATH_WORDS(FB_WORD_VALUE) FB_NR_PATH };
+#undef FB_WORD_VALUE
+
+/*
+ * FB_KNOBS(X): every knob, the one table the driver (module parameters,
+ * defaults, sysfs validation), balloonctl and the tests are made from, in
+ * the order balloonctl shows them. Each row is
+ *
+ *	X(name, unit, min, max, def, words)
+ *
+ * @name: the sysfs file and module parameter, as a C identifier (#name is
+ *	the FB_ATTR_* string above).
+ * @unit: enum fb_unit.
+ * @min, @max: the accepted range, both included; @max FB_KNOB_RAM means
+ *	ram_pages. Unused (0) for word knobs.
+ * @def: the default: a number, or for a word knob its word.
+ * @words: FB_<KNOB>_WORDS for a word knob, FB_NO_WORDS for the others.
+ *
+ * The numbers are decimal literals or macros for them (see above).
+ */
+#define FB_KNOBS(X)							\
+	X(guest_target_pages, FB_UNIT_PAGES, 0, FB_KNOB_RAM, 0, FB_NO_WORDS) \
+	X(max_pages, FB_UNIT_PAGES, 0, FB_KNOB_RAM, 0, FB_NO_WORDS)	\
+	X(floor_pages, FB_UNIT_PAGES, 0, FB_KNOB_RAM, 0, FB_NO_WORDS)	\
+	X(inflate_limit_pages_per_s, FB_UNIT_PAGES_PER_S, 0,		\
+	  FB_INFLATE_LIMIT_MAX, 0, FB_NO_WORDS)				\
+	X(max_order, FB_UNIT_ORDER, 0, FB_MAX_ORDER_LIMIT,		\
+	  FB_MAX_ORDER_LIMIT, FB_NO_WORDS)				\
+	X(defrag, FB_UNIT_WORD, 0, 0, "heal", FB_DEFRAG_WORDS)		\
+	X(defrag_ms, FB_UNIT_MS, 0, FB_DEFRAG_MS_MAX, 1000, FB_NO_WORDS)	\
+	X(heal_ms, FB_UNIT_MS, FB_HEAL_MS_MIN, FB_HEAL_MS_MAX, 5000,	\
+	  FB_NO_WORDS)							\
+	X(oom_pages, FB_UNIT_PAGES, 1, FB_KNOB_RAM, 4096, FB_NO_WORDS)	\
+	X(surrender_path, FB_UNIT_WORD, 0, 0, "auto", FB_PATH_WORDS)
 
 /* Names printed in FB_ATTR_FEATURES, indexed by virtio-balloon feature bit. */
 #define FB_FEATURE_NAMES {	\
