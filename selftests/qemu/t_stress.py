@@ -2,7 +2,7 @@
 """Stress: a host that never stops changing its mind, hosts that ask for
 the impossible, and garbage written to every sysfs attribute.
 
-Loaded by run_tests.py (GROUPS below).  Host-side randomness is seeded from
+Group "stress" in groups.py.  Host-side randomness is seeded from
 the clock unless FB_STRESS_SEED is set; every test notes its seed, and the
 guest programs print theirs.
 """
@@ -383,13 +383,3 @@ def t_stress_sysfs_fuzz(c):
     c.g.set_balloon(FULL)
     _converged(c, FULL, timeout=120)
     c.note.append("%s writes to %s attributes" % (m.group(1), m.group(3)))
-
-
-GROUPS = [
-    ("stress", {"deflate-on-oom": "on"}, "", None, [
-        ("stress_load", t_stress_load),
-        ("stress_flap", t_stress_flap),
-        ("stress_huge_target", t_stress_huge_target),
-        ("stress_sysfs_fuzz", t_stress_sysfs_fuzz),
-    ]),
-]
