@@ -157,6 +157,77 @@ def t_range_path(c):
     c.note.append("ranged %d MiB, RSS %d MiB" % (ranged >> 8, rss))
 
 
+def _fragment_and_inflate(c):
+    """fb_frag fragments memory; inflate over half of the 4 KiB holes;
+    max_order back to 9.  Returns fastballoon's attributes and the host's
+    view then (fastballoon loaded with max_order=0 defrag_ms=0)."""
+    free_mib = c.meminfo()["MemFree"] // KIB
+    c.g.sh("(fb_frag %d > /tmp/frag.log 2>&1 &) ; true" %
+           int(free_mib * 0.9))
+    wait_for(lambda: "fragmented" in c.g.sh("cat /tmp/frag.log"), 300,
+             what="fb_frag to fragment memory")
+    # Half of the holes.  The guest keeps its free blocks: with the
+    # balloon holding those too, its free memory was single pages
+    # only, and the debug kernel (whose 4 KiB slabs are order-1)
+    # OOM-killed fb_frag for a killall's kmalloc when compaction could
+    # not make an order-1 page (CI, twice).
+    free_mib = c.meminfo()["MemFree"] // KIB
+    blocks_mib = sum(int(n) << (o - 8)
+                     for ln in c.g.sh("cat /proc/buddyinfo").splitlines()
+                     for o, n in enumerate(ln.split()[4:]) if o >= 9)
+    take = max(free_mib - blocks_mib, 0) // 2 // 64 * 64
+    inflate_and_check(c, take)
+    c.set_knob("max_order", "9")    # healing trades for 2 MiB blocks
+    return c.fb(), c.g.balloon_actual()
+
+
+def _watch_healing(c, fb1, host1, small):
+    """fb_frag exits: pages_4k falls to half of @small while actual_pages
+    and query-balloon (@fb1, @host1 before) never move."""
+    c.g.sh("killall fb_frag; true")
+    # actual_pages is read every poll: no reader may see a trade half
+    # done (the block and the pages it replaces both counted).
+    seen = set()
+
+    def healed():
+        f = c.fb()
+        seen.add(f["actual_pages"])
+        return f if f["pages_4k"] <= small // 2 else None
+    fb2 = wait_for(healed, 120, 0.2,
+                   what="pages_4k to fall to half of %d" % small)
+    check(seen == {fb1["actual_pages"]},
+          "actual_pages moved while healing: %d -> %s",
+          fb1["actual_pages"], sorted(seen))
+    host2 = c.g.balloon_actual()
+    check(host2 == host1, "query-balloon moved while healing: %d -> %d "
+          "MiB", host1 // MIB, host2 // MIB)
+    check(fb2["heal_trades_total"] > fb1["heal_trades_total"],
+          "no healing trade counted")
+
+
+def _check_heal_trace(c):
+    """Healing settled (no change over 3 passes): the fb_heal records (one
+    per pass) add up to heal_trades_total and the last one saw what is
+    left.  Returns the attributes then."""
+    prev = [None]
+
+    def settled():
+        cur = c.fb_attr("pages_4k")
+        done, prev[0] = cur == prev[0], cur
+        return done
+    wait_for(settled, 120, 3, what="healing to settle")
+    heals = [f for e, f in trace_stop(c) if e == "fb_heal"]
+    fb2 = c.fb()
+    check(heals, "no fb_heal in the trace")
+    trades = sum(int_or_none(f.get("trades", "")) or 0 for f in heals)
+    check(trades == fb2["heal_trades_total"], "fb_heal trades add up to "
+          "%d, heal_trades_total %d", trades, fb2["heal_trades_total"])
+    check(int_or_none(heals[-1].get("small_left", "")) == fb2["pages_4k"],
+          "last fb_heal: small_left=%s, pages_4k %d",
+          heals[-1].get("small_left"), fb2["pages_4k"])
+    return fb2
+
+
 @fastballoon_only
 def t_heal(c):
     """Balloon inflated over fragmented memory holds 4 KiB pages; once whole
@@ -173,66 +244,13 @@ def t_heal(c):
     try:
         check(c.bound() == "fastballoon", "fastballoon did not bind")
         trace_start(c, ["fb_heal"])
-        free_mib = c.meminfo()["MemFree"] // KIB
-        c.g.sh("(fb_frag %d > /tmp/frag.log 2>&1 &) ; true" %
-               int(free_mib * 0.9))
-        wait_for(lambda: "fragmented" in c.g.sh("cat /tmp/frag.log"), 300,
-                 what="fb_frag to fragment memory")
-        # Half of the holes.  The guest keeps its free blocks: with the
-        # balloon holding those too, its free memory was single pages
-        # only, and the debug kernel (whose 4 KiB slabs are order-1)
-        # OOM-killed fb_frag for a killall's kmalloc when compaction could
-        # not make an order-1 page (CI, twice).
-        free_mib = c.meminfo()["MemFree"] // KIB
-        blocks_mib = sum(int(n) << (o - 8)
-                         for ln in c.g.sh("cat /proc/buddyinfo").splitlines()
-                         for o, n in enumerate(ln.split()[4:]) if o >= 9)
-        take = max(free_mib - blocks_mib, 0) // 2 // 64 * 64
-        inflate_and_check(c, take)
-        c.set_knob("max_order", "9")    # healing trades for 2 MiB blocks
-        fb1, host1 = c.fb(), c.g.balloon_actual()
+        fb1, host1 = _fragment_and_inflate(c)
         small = fb1["pages_4k"]
         if small < 4 * 512:
             raise Skip("memory not fragmented enough: only %d single pages "
                        "ballooned" % small)
-        c.g.sh("killall fb_frag; true")
-        # actual_pages is read every poll: no reader may see a trade half
-        # done (the block and the pages it replaces both counted).
-        seen = set()
-
-        def healed():
-            f = c.fb()
-            seen.add(f["actual_pages"])
-            return f if f["pages_4k"] <= small // 2 else None
-        fb2 = wait_for(healed, 120, 0.2,
-                       what="pages_4k to fall to half of %d" % small)
-        check(seen == {fb1["actual_pages"]},
-              "actual_pages moved while healing: %d -> %s",
-              fb1["actual_pages"], sorted(seen))
-        host2 = c.g.balloon_actual()
-        check(host2 == host1, "query-balloon moved while healing: %d -> %d "
-              "MiB", host1 // MIB, host2 // MIB)
-        check(fb2["heal_trades_total"] > fb1["heal_trades_total"],
-              "no healing trade counted")
-        # Let healing finish (no change over 3 passes), then check the split.
-        prev = [None]
-
-        def settled():
-            cur = c.fb_attr("pages_4k")
-            done, prev[0] = cur == prev[0], cur
-            return done
-        wait_for(settled, 120, 3, what="healing to settle")
-        # One fb_heal per pass: the trades add up to the counter, and the
-        # last pass saw what is left.
-        heals = [f for e, f in trace_stop(c) if e == "fb_heal"]
-        fb2 = c.fb()
-        check(heals, "no fb_heal in the trace")
-        trades = sum(int_or_none(f.get("trades", "")) or 0 for f in heals)
-        check(trades == fb2["heal_trades_total"], "fb_heal trades add up to "
-              "%d, heal_trades_total %d", trades, fb2["heal_trades_total"])
-        check(int_or_none(heals[-1].get("small_left", "")) == fb2["pages_4k"],
-              "last fb_heal: small_left=%s, pages_4k %d",
-              heals[-1].get("small_left"), fb2["pages_4k"])
+        _watch_healing(c, fb1, host1, small)
+        fb2 = _check_heal_trace(c)
         c.ksft("fb_blocks", timeout=300)
         c.note.append("pages_4k %d -> %d, blocks %d -> %d" % (
             small, fb2["pages_4k"], fb1["blocks_2m"], fb2["blocks_2m"]))
