@@ -15,6 +15,32 @@ from fbtest import (
 )
 
 
+def _check_oom_release(c, fb0, shr0):
+    """fb: the release shows in the counters (@fb0 and @shr0 before) and
+    actual_pages fell, agreeing with the host."""
+    fb1 = c.fb()
+    if not fb1:
+        return
+    # The ABI's counter is oom_released_pages_total. fastballoon also
+    # gives pages back from a shrinker before the OOM notifier is ever
+    # called, and counts those in shrinker_released_pages_total (not in
+    # the uapi header): either shows the release.
+    shr1 = c.fb_attr(SHRINKER_RELEASED)
+    oom = fb1["oom_released_pages_total"] - fb0["oom_released_pages_total"]
+    shr = shr1 - shr0 if shr0 is not None and shr1 is not None else 0
+    check(oom + shr > 0, "oom_released_pages_total did not grow (%d)%s",
+          fb1["oom_released_pages_total"],
+          "" if shr0 is None else ", nor " + SHRINKER_RELEASED)
+    c.note.append("released: %d pages by OOM notifier, %d by shrinker" %
+                  (oom, shr))
+    check(fb1["actual_pages"] < fb0["actual_pages"],
+          "actual_pages did not fall (%d)", fb1["actual_pages"])
+    fbs, guest = fb_steady(c)
+    check(fbs["actual_pages"] * 4096 == FULL - guest,
+          "actual_pages %d but the host sees %d pages ballooned",
+          fbs["actual_pages"], (FULL - guest) // 4096)
+
+
 def t_deflate_on_oom(c):
     """Balloon leaves ~300 MiB; allocating 800 MiB succeeds, no OOM kill."""
     c.reset()
@@ -38,30 +64,63 @@ def t_deflate_on_oom(c):
     need = 800 * MIB - avail
     check(grown >= need // 2, "balloon gave back only %d MiB, needed ~%d MiB",
           grown // MIB, need // MIB)
-    fb1 = c.fb()
-    if fb1:
-        # The ABI's counter is oom_released_pages_total. fastballoon also
-        # gives pages back from a shrinker before the OOM notifier is ever
-        # called, and counts those in shrinker_released_pages_total (not in
-        # the uapi header): either shows the release.
-        shr1 = c.fb_attr(SHRINKER_RELEASED)
-        oom = fb1["oom_released_pages_total"] - fb0["oom_released_pages_total"]
-        shr = shr1 - shr0 if shr0 is not None and shr1 is not None else 0
-        check(oom + shr > 0, "oom_released_pages_total did not grow (%d)%s",
-              fb1["oom_released_pages_total"],
-              "" if shr0 is None else ", nor " + SHRINKER_RELEASED)
-        c.note.append("released: %d pages by OOM notifier, %d by shrinker" %
-                      (oom, shr))
-        check(fb1["actual_pages"] < fb0["actual_pages"],
-              "actual_pages did not fall (%d)", fb1["actual_pages"])
-        fbs, guest = fb_steady(c)
-        check(fbs["actual_pages"] * 4096 == FULL - guest,
-              "actual_pages %d but the host sees %d pages ballooned",
-              fbs["actual_pages"], (FULL - guest) // 4096)
+    _check_oom_release(c, fb0, shr0)
     c.note.append("MemAvailable was %d MiB, balloon gave back %d MiB" %
                   (avail // MIB, grown // MIB))
     c.g.set_balloon(FULL)
     c.g.wait_balloon(FULL, timeout=120)
+
+
+# floor: the floor, what the host asks for, what a guest program then
+# takes, and how far below the floor MemAvailable may be seen.
+FLOOR_MIB, FLOOR_ASK_MIB, FLOOR_HOLD_MIB, FLOOR_TOL_MIB = \
+    512, GUEST_MIB - 160, 384, 8
+
+
+def _settle_at_floor(c):
+    """The host asks for FLOOR_ASK_MIB: the balloon settles where
+    MemAvailable meets the floor.  Returns (bytes held, MemAvailable MiB)."""
+    c.g.set_balloon(FULL - FLOOR_ASK_MIB * MIB)
+    # Settled near the floor.  A dip under the floor while inflating
+    # gives some back and holds inflation off for a few seconds: the
+    # balloon may rest above the floor until the hold ends.
+    deadline = time.monotonic() + 120
+    while True:
+        held = FULL - settled_balloon(c)
+        avail = c.meminfo()["MemAvailable"] // KIB
+        if avail <= FLOOR_MIB + 64 or time.monotonic() > deadline:
+            break
+    check(avail >= FLOOR_MIB - FLOOR_TOL_MIB, "MemAvailable %d MiB with a %d "
+          "MiB floor", avail, FLOOR_MIB)
+    check(avail <= FLOOR_MIB + 64, "balloon stopped at %d MiB, "
+          "MemAvailable %d MiB: far above the %d MiB floor", held // MIB,
+          avail, FLOOR_MIB)
+    check(held < FLOOR_ASK_MIB * MIB, "balloon reached the host's target")
+    return held, avail
+
+
+def _floor_gives_back(c, fb0, held):
+    """A guest program takes FLOOR_HOLD_MIB: the balloon (@held bytes, @fb0
+    its attributes then) gives it back, and says so.  Returns (the
+    program's finish(), bytes held now, pages counted as released)."""
+    finish = hold_memory(c, FLOOR_HOLD_MIB)
+    wait_for(lambda: c.meminfo()["MemAvailable"] // KIB >=
+             FLOOR_MIB - FLOOR_TOL_MIB, 10, 0.25,
+             what="MemAvailable back at the floor")
+    # The floor may still be giving back: read sysfs while the host's
+    # view holds still (CI once saw 40 MiB go between the two reads).
+    fb1, guest1 = fb_steady(c)
+    held1 = FULL - guest1
+    released = fb1["floor_released_pages_total"] - \
+        fb0["floor_released_pages_total"]
+    check((held - held1) >= (FLOOR_HOLD_MIB - 128) * MIB,
+          "balloon gave back %d MiB for %d MiB allocated",
+          (held - held1) // MIB, FLOOR_HOLD_MIB)
+    check(released >= (FLOOR_HOLD_MIB - 128) * PAGES_PER_MIB,
+          "floor_released_pages_total grew by %d pages", released)
+    check(fb1["actual_pages"] * 4096 == held1, "actual_pages %d, the host "
+          "sees %d pages", fb1["actual_pages"], held1 // 4096)
+    return finish, held1, released
 
 
 @fastballoon_only
@@ -71,49 +130,17 @@ def t_floor(c):
     the balloon gives back what is missing, nobody is OOM-killed; it
     inflates again afterwards."""
     c.reset()
-    floor_mib, ask_mib, hold_mib, tol_mib = 512, GUEST_MIB - 160, 384, 8
     kills0 = c.g.vmstat()["oom_kill"]
-    with c.tuned(floor=floor_mib * PAGES_PER_MIB):
-        c.g.set_balloon(FULL - ask_mib * MIB)
-        # Settled near the floor.  A dip under the floor while inflating
-        # gives some back and holds inflation off for a few seconds: the
-        # balloon may rest above the floor until the hold ends.
-        deadline = time.monotonic() + 120
-        while True:
-            held = FULL - settled_balloon(c)
-            avail = c.meminfo()["MemAvailable"] // KIB
-            if avail <= floor_mib + 64 or time.monotonic() > deadline:
-                break
-        check(avail >= floor_mib - tol_mib, "MemAvailable %d MiB with a %d "
-              "MiB floor", avail, floor_mib)
-        check(avail <= floor_mib + 64, "balloon stopped at %d MiB, "
-              "MemAvailable %d MiB: far above the %d MiB floor", held // MIB,
-              avail, floor_mib)
-        check(held < ask_mib * MIB, "balloon reached the host's target")
+    with c.tuned(floor=FLOOR_MIB * PAGES_PER_MIB):
+        held, avail = _settle_at_floor(c)
         fb0 = c.fb()
-        check(fb0["target_pages"] == ask_mib * PAGES_PER_MIB, "target_pages %d",
-              fb0["target_pages"])
+        check(fb0["target_pages"] == FLOOR_ASK_MIB * PAGES_PER_MIB,
+              "target_pages %d", fb0["target_pages"])
         # What is given back is measured from the moment of the counter's
         # first reading (a hold may have ended and the balloon grown since).
         held = fb0["actual_pages"] * 4096
         # A guest program takes memory: the balloon must give it back.
-        finish = hold_memory(c, hold_mib)
-        wait_for(lambda: c.meminfo()["MemAvailable"] // KIB >=
-                 floor_mib - tol_mib, 10, 0.25,
-                 what="MemAvailable back at the floor")
-        # The floor may still be giving back: read sysfs while the host's
-        # view holds still (CI once saw 40 MiB go between the two reads).
-        fb1, guest1 = fb_steady(c)
-        held1 = FULL - guest1
-        released = fb1["floor_released_pages_total"] - \
-            fb0["floor_released_pages_total"]
-        check((held - held1) >= (hold_mib - 128) * MIB,
-              "balloon gave back %d MiB for %d MiB allocated",
-              (held - held1) // MIB, hold_mib)
-        check(released >= (hold_mib - 128) * PAGES_PER_MIB,
-              "floor_released_pages_total grew by %d pages", released)
-        check(fb1["actual_pages"] * 4096 == held1, "actual_pages %d, the host "
-              "sees %d pages", fb1["actual_pages"], held1 // 4096)
+        finish, held1, released = _floor_gives_back(c, fb0, held)
         finish()
         check(c.g.vmstat()["oom_kill"] == kills0, "oom_kill went %d -> %d",
               kills0, c.g.vmstat()["oom_kill"])
@@ -121,8 +148,8 @@ def t_floor(c):
         wait_for(lambda: c.g.ballooned_bytes() >= held - 64 * MIB, 60, 0.5,
                  what="the balloon to inflate again after the release")
         avail2 = c.meminfo()["MemAvailable"] // KIB
-        check(avail2 >= floor_mib - tol_mib, "MemAvailable %d MiB after "
-              "re-inflating, floor %d MiB", avail2, floor_mib)
+        check(avail2 >= FLOOR_MIB - FLOOR_TOL_MIB, "MemAvailable %d MiB after "
+              "re-inflating, floor %d MiB", avail2, FLOOR_MIB)
     c.note.append("held %d MiB at MemAvailable %d MiB; gave back %d MiB "
                   "(%d pages counted)" % (held // MIB, avail,
                                           (held - held1) // MIB, released))
