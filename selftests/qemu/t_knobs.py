@@ -58,6 +58,22 @@ def t_knobs(c):
     c.note.append(tot.group(0)[2:] if tot else "")
 
 
+def _insmod_refused(c, name, v):
+    """insmod with parameter @name=@v fails, leaves no module loaded, and
+    the kernel log names fastballoon and the parameter."""
+    n0 = len(c.g.sh("dmesg").splitlines())
+    rc, out = c.g.run("insmod /lib/fb/fastballoon.ko %s=%s" % (name, v),
+                      timeout=120)
+    check(rc != 0, "insmod with %s=%s succeeded", name, v)
+    check(not c.loaded("fastballoon"), "fastballoon loaded with %s=%s",
+          name, v)
+    log = "\n".join(c.g.sh("dmesg").splitlines()[n0:])
+    check(any("fastballoon" in ln and name in ln
+              for ln in log.splitlines()),
+          "insmod %s=%s refused, but the log does not say why:\n%s",
+          name, v, _last_lines(log, 5) or "(nothing)")
+
+
 @fastballoon_only
 def t_module_params(c):
     """Knobs as module parameters: defaults for the device bound at insmod;
@@ -93,18 +109,7 @@ def t_module_params(c):
         c.g.wait_balloon(FULL)
         c.unload("fastballoon")
         for k, v in bad:
-            name = FB_ATTRS[k]
-            n0 = len(c.g.sh("dmesg").splitlines())
-            rc, out = c.g.run("insmod /lib/fb/fastballoon.ko %s=%s" % (name, v),
-                              timeout=120)
-            check(rc != 0, "insmod with %s=%s succeeded", name, v)
-            check(not c.loaded("fastballoon"), "fastballoon loaded with %s=%s",
-                  name, v)
-            log = "\n".join(c.g.sh("dmesg").splitlines()[n0:])
-            check(any("fastballoon" in ln and name in ln
-                      for ln in log.splitlines()),
-                  "insmod %s=%s refused, but the log does not say why:\n%s",
-                  name, v, _last_lines(log, 5) or "(nothing)")
+            _insmod_refused(c, FB_ATTRS[k], v)
     finally:
         if c.g.alive():
             if c.loaded("fastballoon"):

@@ -114,6 +114,27 @@ def t_coexistence(c):
     check(c.meminfo()["MemTotal"] == base, "MemTotal not back")
 
 
+def _check_status_json(c, dev):
+    """balloonctl status --json: one object, naming @dev, with fastballoon
+    holding 512 MiB (and MemTotal, if it says)."""
+    out = c.g.sh("balloonctl status --json")
+    try:
+        st = json.loads(out)
+    except ValueError as e:
+        raise Fail("status --json is not JSON (%s):\n%s" % (e, out[:500]))
+    check(isinstance(st, dict), "status --json: not one object:\n%s",
+          out[:500])
+    check(st.get("device") == dev, "status --json: device %r, want %s",
+          st.get("device"), dev)
+    check(st.get(FB_ATTRS["actual_pages"]) == 512 * PAGES_PER_MIB,
+          "status --json: %s %r, want %d", FB_ATTRS["actual_pages"],
+          st.get(FB_ATTRS["actual_pages"]), 512 * PAGES_PER_MIB)
+    if "mem_total_kib" in st:
+        check(st["mem_total_kib"] == c.meminfo()["MemTotal"],
+              "status --json: mem_total_kib %r, MemTotal %d",
+              st["mem_total_kib"], c.meminfo()["MemTotal"])
+
+
 @fastballoon_only
 def t_takeover_release(c):
     """balloonctl takeover moves an inflated device from virtio_balloon to
@@ -133,22 +154,7 @@ def t_takeover_release(c):
           c.meminfo()["MemTotal"], base)
     check(c.fb()["actual_pages"] == 512 * PAGES_PER_MIB, "actual_pages %d",
           c.fb()["actual_pages"])
-    out = c.g.sh("balloonctl status --json")
-    try:
-        st = json.loads(out)
-    except ValueError as e:
-        raise Fail("status --json is not JSON (%s):\n%s" % (e, out[:500]))
-    check(isinstance(st, dict), "status --json: not one object:\n%s",
-          out[:500])
-    check(st.get("device") == dev, "status --json: device %r, want %s",
-          st.get("device"), dev)
-    check(st.get(FB_ATTRS["actual_pages"]) == 512 * PAGES_PER_MIB,
-          "status --json: %s %r, want %d", FB_ATTRS["actual_pages"],
-          st.get(FB_ATTRS["actual_pages"]), 512 * PAGES_PER_MIB)
-    if "mem_total_kib" in st:
-        check(st["mem_total_kib"] == c.meminfo()["MemTotal"],
-              "status --json: mem_total_kib %r, MemTotal %d",
-              st["mem_total_kib"], c.meminfo()["MemTotal"])
+    _check_status_json(c, dev)
     c.g.sh("balloonctl set %s 256M" % FB_ATTRS["max_pages"])
     check(c.knob("max_pages") == str(256 * PAGES_PER_MIB),
           "balloonctl set max_pages 256M: max_pages reads %s",
