@@ -87,7 +87,8 @@ class GroupBoot:
     console written during each test is checked."""
 
     def __init__(self, kimg, initrd, args, group):
-        self.kimg, self.initrd, self.args, self.group = kimg, initrd, args, group
+        self.kimg, self.initrd = kimg, initrd
+        self.args, self.group = args, group
         self.guest = None
         self.offset = 0         # console bytes checked so far
 
