@@ -120,15 +120,18 @@ def test_names(groups=GROUPS):
 
 
 def _check_table():
+    """Names unique, every test module's t_* function in some group."""
     names = test_names()
     dup = sorted({n for n in names if names.count(n) > 1})
-    assert not dup, "two tests share a name: %s" % ", ".join(dup)
+    if dup:
+        raise ValueError("two tests share a name: %s" % ", ".join(dup))
     listed = {fn for g in GROUPS for _, fn in g["tests"]}
     missing = ["%s.%s" % (m.__name__, k) for m in TEST_MODULES
                for k, v in sorted(vars(m).items())
                if k.startswith("t_") and callable(v) and v not in listed]
-    assert not missing, "tests in no group (groups.py): %s" % ", ".join(
-        missing)
+    if missing:
+        raise ValueError("tests in no group (groups.py): %s" %
+                         ", ".join(missing))
 
 
 _check_table()
