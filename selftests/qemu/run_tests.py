@@ -35,6 +35,9 @@ from groups import GROUPS  # noqa: E402
 
 
 class Results:
+    """Prints one line per result and counts them; summary() is the run's
+    last line."""
+
     def __init__(self):
         self.n = {"ok": 0, "not ok": 0, "skip": 0}
 
@@ -71,7 +74,6 @@ def save_console(guest, series, group, test=None):
     except OSError:
         return None
     return dst
-
 
 
 def console_detail(bad, detail):
