@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 """What every in-guest test sees: constants, verdicts (Fail, Skip, check),
-the test context Ctx around one booted guest, and helpers shared by the
-test modules (run_tests.py's own tests and the t_*.py modules it loads).
+the test context Ctx around one booted guest, and the helpers the test
+modules (t_*.py, registered in groups.py) share: inflate/deflate with their
+checks, waits, a guest program holding memory, fastballoon's tracepoints.
+
+A helper one module alone uses stays in that module.
 """
 
 import contextlib
@@ -62,10 +65,14 @@ def fastballoon_only(fn):
 class Ctx:
     """What a test sees: one booted guest and the driver under test."""
 
-    def __init__(self, guest, driver, note):
+    def __init__(self, guest, driver, note,
+                 balloonctl=("absent", "not built yet")):
         self.g = guest
         self.driver = driver
         self.note = note        # a test adds facts worth printing here
+        # How the guest's balloonctl build went: fbqemu.build_balloonctl()'s
+        # (status, why).
+        self.balloonctl = balloonctl
 
     # -- the balloon device and its driver
 
@@ -304,3 +311,61 @@ def settled_balloon(c, timeout=180, quiet=3):
         check(time.monotonic() < deadline, "balloon still moving after %d s",
               timeout)
         time.sleep(0.25)
+
+
+# ------------------------------------------- guest programs, tracepoints
+
+def hold_memory(c, mib):
+    """Start fb_memcheck holding @mib MiB; return a function ending it."""
+    c.g.sh("rm -f /tmp/mc.*; (FB_MIB=%d FB_READY=/tmp/mc.ready FB_GO=/tmp/mc.go "
+           "fb_memcheck > /tmp/mc.log 2>&1; echo $? > /tmp/mc.rc) &" % mib)
+    wait_for(lambda: c.g.run("test -e /tmp/mc.ready")[0] == 0, 300,
+             what="fb_memcheck to fill its memory")
+
+    def finish():
+        c.g.sh("touch /tmp/mc.go")
+        wait_for(lambda: c.g.run("test -e /tmp/mc.rc")[0] == 0, 300,
+                 what="fb_memcheck to verify its memory")
+        rc = c.g.sh("cat /tmp/mc.rc").strip()
+        check(rc == "0", "fb_memcheck failed:\n%s",
+              _last_lines(c.g.sh("cat /tmp/mc.log"), 10))
+    return finish
+
+
+TRACEFS = "/sys/kernel/tracing"
+TRACE_EVENTS = ("fb_inflate", "fb_deflate", "fb_defrag", "fb_release",
+                "fb_heal")
+
+
+def trace_start(c, events=None):
+    """Mount tracefs, clear the buffer, enable fastballoon's @events (all of
+    them by default)."""
+    c.g.sh("mountpoint -q %s || mount -t tracefs nodev %s" % (TRACEFS, TRACEFS))
+    have = c.g.sh("ls %s/events/fastballoon" % TRACEFS).split()
+    missing = [e for e in TRACE_EVENTS if e not in have]
+    check(not missing, "no tracepoint %s in events/fastballoon (%s)",
+          ", ".join(missing), " ".join(have))
+    c.g.sh("echo 0 > %s/events/enable; echo > %s/trace" % (TRACEFS, TRACEFS))
+    for e in events or ("",):
+        c.g.sh("echo 1 > %s/events/fastballoon/%s/enable" % (TRACEFS, e))
+    c.g.sh("echo 1 > %s/tracing_on" % TRACEFS)
+
+
+def trace_stop(c):
+    """Disable the events; the trace as [(event, {field: value})]."""
+    c.g.sh("echo 0 > %s/events/fastballoon/enable" % TRACEFS)
+    out = c.g.sh("cat %s/trace" % TRACEFS, timeout=120)
+    recs = []
+    for ln in out.splitlines():
+        m = re.search(r"\s(fb_\w+):\s(.*)$", ln)
+        if m:
+            recs.append((m.group(1), dict(re.findall(r"(\w+)=(\S+)",
+                                                     m.group(2)))))
+    return recs
+
+
+def int_or_none(v):
+    try:
+        return int(v, 0)
+    except ValueError:
+        return None

@@ -3,7 +3,7 @@
 memory goes offline under the balloon, the host stops answering, the guest
 suspends.
 
-Loaded by run_tests.py (GROUPS below).  After each fault the tests look at
+Group "faults" in groups.py.  After each fault the tests look at
 what a user would notice: every page back in the guest (MemTotal exactly,
 MemFree within a little), what QEMU says (query-balloon), the guest still
 answering, and the driver binding and working again.  The runner's health
@@ -556,18 +556,3 @@ def t_config_during_remove(c):
         c.note.append("%s %.2f s, %d target changes meanwhile" % (
             what, took, n))
         _works_again(c, base, restore)
-
-
-GROUPS = [
-    ("faults", {}, "", None, [
-        ("hot_unplug", t_hot_unplug),
-        ("rmmod_mid_inflate", t_rmmod_mid_inflate),
-        ("rmmod_mid_deflate", t_rmmod_mid_deflate),
-        ("rmmod_mid_defrag", t_rmmod_mid_defrag),
-        ("unbind_bind_50", t_unbind_bind_50),
-        ("offline_block", t_offline_block),
-        ("host_silent", t_host_silent),
-        ("suspend_resume", t_suspend_resume),
-        ("config_during_remove", t_config_during_remove),
-    ]),
-]

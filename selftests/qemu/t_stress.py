@@ -2,7 +2,7 @@
 """Stress: a host that never stops changing its mind, hosts that ask for
 the impossible, and garbage written to every sysfs attribute.
 
-Loaded by run_tests.py (GROUPS below).  Host-side randomness is seeded from
+Group "stress" in groups.py.  Host-side randomness is seeded from
 the clock unless FB_STRESS_SEED is set; every test notes its seed, and the
 guest programs print theirs.
 """
@@ -150,6 +150,52 @@ def _storm_value(rnd, mx):
     return FULL - rnd.randint(0, mx * PAGES_PER_MIB) * 4096
 
 
+def _storm(c, rnd, mx):
+    """Throw STORM_TARGETS random targets (at most @mx MiB ballooned) in
+    STORM_S seconds, holding deep ones at HOLD_AT.  Returns (targets
+    thrown, holds, the smallest and largest guest size seen, the last
+    target, seconds taken)."""
+    thrown, holds, lo, hi, last = 0, 0, FULL, 0, FULL
+    t0 = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if (now - t0 >= STORM_S and thrown >= STORM_TARGETS) or \
+                now - t0 >= STORM_MAX_S:
+            break
+        deep = holds < len(HOLD_AT) and now - t0 >= HOLD_AT[holds]
+        if deep:
+            last = FULL - rnd.randint(int(mx * HOLD_FRACTION) * PAGES_PER_MIB,
+                                      mx * PAGES_PER_MIB) * 4096
+        else:
+            last = _storm_value(rnd, mx)
+        c.g.set_balloon(last)
+        thrown += 1
+        if deep or thrown % 20 == 0:
+            if deep:
+                time.sleep(HOLD_S)
+                holds += 1
+            size = c.g.balloon_actual()
+            lo, hi = min(lo, size), max(hi, size)
+        elif thrown > STORM_TARGETS * (now - t0) / STORM_S:
+            # ahead of the pace: a random pause, on average the pace's gap
+            time.sleep(rnd.uniform(0, 2.0 * STORM_S / STORM_TARGETS))
+    return thrown, holds, lo, hi, last, time.monotonic() - t0
+
+
+def _deflated_whole(c, base_total, base_free):
+    """Deflate: MemTotal exactly @base_total, free memory within
+    FREE_SLACK_MIB of @base_free (KiB).  Returns free memory then."""
+    c.g.set_balloon(FULL)
+    _converged(c, FULL, timeout=120)
+    total, free = c.meminfo()["MemTotal"], c.free_kib()
+    check(total == base_total, "MemTotal %d KiB after the storm, %d KiB "
+          "before", total, base_total)
+    check(base_free - free <= FREE_SLACK_MIB * KIB, "MemFree (+ per-cpu "
+          "lists) %d KiB after the storm, %d KiB before: %d KiB missing",
+          free, base_free, base_free - free)
+    return free
+
+
 def t_stress_load(c):
     """Load: STORM_TARGETS random targets (0 to 1.5 GiB ballooned, now and
     then held for a few seconds) thrown over QMP in STORM_S seconds while
@@ -186,31 +232,7 @@ def t_stress_load(c):
     fb0 = c.fb()
 
     finish = _bg_start(c, "churn", "%s FB_STOP=/tmp/churn.stop fb_churn" % env)
-    thrown, holds, lo, hi, last = 0, 0, FULL, 0, FULL
-    t0 = time.monotonic()
-    while True:
-        now = time.monotonic()
-        if (now - t0 >= STORM_S and thrown >= STORM_TARGETS) or \
-                now - t0 >= STORM_MAX_S:
-            break
-        deep = holds < len(HOLD_AT) and now - t0 >= HOLD_AT[holds]
-        if deep:
-            last = FULL - rnd.randint(int(mx * HOLD_FRACTION) * PAGES_PER_MIB,
-                                      mx * PAGES_PER_MIB) * 4096
-        else:
-            last = _storm_value(rnd, mx)
-        c.g.set_balloon(last)
-        thrown += 1
-        if deep or thrown % 20 == 0:
-            if deep:
-                time.sleep(HOLD_S)
-                holds += 1
-            size = c.g.balloon_actual()
-            lo, hi = min(lo, size), max(hi, size)
-        elif thrown > STORM_TARGETS * (now - t0) / STORM_S:
-            # ahead of the pace: a random pause, on average the pace's gap
-            time.sleep(rnd.uniform(0, 2.0 * STORM_S / STORM_TARGETS))
-    storm_s = time.monotonic() - t0
+    thrown, holds, lo, hi, last, storm_s = _storm(c, rnd, mx)
     c.g.sh("touch /tmp/churn.stop")
     rc, out = finish(timeout=300)
     ok, totals = _ksft_ok(out)
@@ -225,14 +247,7 @@ def t_stress_load(c):
     fb1 = c.fb()
     rel = _released(fb1, fb0) if fb1 else 0
 
-    c.g.set_balloon(FULL)
-    _converged(c, FULL, timeout=120)
-    total, free = c.meminfo()["MemTotal"], c.free_kib()
-    check(total == base_total, "MemTotal %d KiB after the storm, %d KiB "
-          "before", total, base_total)
-    check(base_free - free <= FREE_SLACK_MIB * KIB, "MemFree (+ per-cpu "
-          "lists) %d KiB after the storm, %d KiB before: %d KiB missing",
-          free, base_free, base_free - free)
+    free = _deflated_whole(c, base_total, base_free)
     churn = re.search(r"# (steps=.*)", out)
     c.note.append("%d targets (%d held %.1f s) in %.1f s (%.0f/s); "
                   "guest moved between "
@@ -292,6 +307,28 @@ def _held_below_ram(c):
     return fb, guest
 
 
+def _watch_floor(c, floor_mib, tol_mib, watch_s):
+    """For @watch_s seconds, every 0.5 s: MemAvailable >= @floor_mib -
+    @tol_mib.  Returns (the lowest MemAvailable, how many samples saw the
+    floor give back, the samples as text)."""
+    low, t1 = None, time.monotonic()
+    seen, gave = [], 0
+    rel = c.fb_attr("floor_released_pages_total")
+    while time.monotonic() - t1 < watch_s:
+        avail = c.meminfo()["MemAvailable"] // KIB
+        held = c.g.ballooned_bytes() // MIB
+        rel1 = c.fb_attr("floor_released_pages_total")
+        gave += rel1 != rel
+        rel = rel1
+        seen.append("%.1fs %d/%d" % (time.monotonic() - t1, avail, held))
+        low = avail if low is None else min(low, avail)
+        check(avail >= floor_mib - tol_mib, "MemAvailable %d MiB under a "
+              "%d MiB floor, %d MiB ballooned; MemAvailable/ballooned "
+              "MiB so far: %s", avail, floor_mib, held, " ".join(seen))
+        time.sleep(0.5)
+    return low, gave, seen
+
+
 @fastballoon_only
 def t_stress_huge_target(c):
     """A host asking for more than the guest has: QMP's smallest guest size
@@ -326,21 +363,7 @@ def t_stress_huge_target(c):
         c.g.set_balloon(1)
         settled_balloon(c)
         t_floor = time.monotonic() - t0
-        low, t1 = None, time.monotonic()
-        seen, gave = [], 0
-        rel = c.fb_attr("floor_released_pages_total")
-        while time.monotonic() - t1 < watch_s:
-            avail = c.meminfo()["MemAvailable"] // KIB
-            held = c.g.ballooned_bytes() // MIB
-            rel1 = c.fb_attr("floor_released_pages_total")
-            gave += rel1 != rel
-            rel = rel1
-            seen.append("%.1fs %d/%d" % (time.monotonic() - t1, avail, held))
-            low = avail if low is None else min(low, avail)
-            check(avail >= floor_mib - tol_mib, "MemAvailable %d MiB under a "
-                  "%d MiB floor, %d MiB ballooned; MemAvailable/ballooned "
-                  "MiB so far: %s", avail, floor_mib, held, " ".join(seen))
-            time.sleep(0.5)
+        low, gave, seen = _watch_floor(c, floor_mib, tol_mib, watch_s)
         # The balloon took the same memory back after every 5 s hold until
         # inflation learnt to stop a band above the floor: that driver gave
         # back 2 times in these 15 s on 6.1.  One may still follow the
@@ -383,13 +406,3 @@ def t_stress_sysfs_fuzz(c):
     c.g.set_balloon(FULL)
     _converged(c, FULL, timeout=120)
     c.note.append("%s writes to %s attributes" % (m.group(1), m.group(3)))
-
-
-GROUPS = [
-    ("stress", {"deflate-on-oom": "on"}, "", None, [
-        ("stress_load", t_stress_load),
-        ("stress_flap", t_stress_flap),
-        ("stress_huge_target", t_stress_huge_target),
-        ("stress_sysfs_fuzz", t_stress_sysfs_fuzz),
-    ]),
-]

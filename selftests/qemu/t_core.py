@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The balloon's core: inflate and deflate (memory really leaves the guest
+and the QEMU process), a target changed mid-way, the stats queue, the
+blocks fastballoon holds, and feature negotiation (page poison, a device
+offering nothing but the stats queue).
+
+Groups "default", "no-features" and "poison" (groups.py).
+"""
+
+import time
+
+from fbtest import (
+    FULL, F_PAGE_POISON, KIB, MIB, check, deepest_mib, deflate_and_check,
+    fastballoon_only, inflate_and_check, wait_for,
+)
+
+
+def t_inflate_deflate(c):
+    """Touch 1.5 GiB, inflate 1 GiB: RSS falls by >= 90% of it; deflate."""
+    c.reset()
+    c.ksft("fb_touch", {"FB_MIB": deepest_mib(c, 1536)})
+    base = c.meminfo()["MemTotal"]
+    rss0 = c.rss_mib()
+    took = inflate_and_check(c, 1024)
+    rss1 = c.rss_mib()
+    check(rss0 - rss1 >= 0.9 * 1024,
+          "QEMU RSS fell by %d MiB (%d -> %d) for 1024 MiB ballooned",
+          rss0 - rss1, rss0, rss1)
+    t = time.monotonic()
+    deflate_and_check(c, base)
+    c.note.append("inflate 1 GiB %.1f s, deflate %.1f s, RSS -%d MiB" %
+                  (took, time.monotonic() - t, rss0 - rss1))
+
+
+def t_target_change(c):
+    """A smaller target set while inflating towards a big one wins."""
+    c.reset()
+    base = c.meminfo()["MemTotal"]
+    c.g.set_balloon(512 * MIB)           # inflate 1.5 GiB ...
+    time.sleep(0.5)
+    mid = c.g.ballooned_bytes() // MIB
+    c.g.set_balloon(1536 * MIB)          # ... no, only 512 MiB
+    peak, deadline = mid, time.monotonic() + 180
+    while c.g.balloon_actual() != 1536 * MIB:
+        peak = max(peak, c.g.ballooned_bytes() // MIB)
+        check(time.monotonic() < deadline, "balloon at %d MiB after 180 s",
+              c.g.ballooned_bytes() // MIB)
+        time.sleep(0.1)
+    if mid < 1536:
+        check(peak < 1536, "the driver finished the first target (%d MiB "
+              "ballooned) before it looked at the second", peak)
+    time.sleep(2)                         # and it stays there
+    check(c.g.balloon_actual() == 1536 * MIB, "balloon moved on to %d MiB",
+          c.g.balloon_actual() // MIB)
+    fb = c.fb()
+    if fb:
+        check(fb["actual_pages"] == 512 * 256, "actual_pages %d",
+              fb["actual_pages"])
+    deflate_and_check(c, base)
+    c.note.append("%d MiB ballooned when the target changed, peak %d MiB" %
+                  (mid, peak))
+
+
+def t_stats(c):
+    """guest-stats over QMP agree with /proc/meminfo and /proc/vmstat."""
+    c.reset()
+    c.g.qom_set("guest-stats-polling-interval", 1)
+    try:
+        first = c.g.qom_get("guest-stats")["last-update"]
+        wait_for(lambda: c.g.qom_get("guest-stats")["last-update"] > first,
+                 30, what="a stats update")
+        # Read the guest, then take the first stats the device gets after.
+        t0 = time.time()
+        mi = c.meminfo()
+        vm0 = c.g.vmstat()
+        st = wait_for(lambda: (lambda r: r if r["last-update"] >= t0 + 1.5
+                               else None)(c.g.qom_get("guest-stats")),
+                      30, what="stats newer than the guest read")
+        s = st["stats"]
+        vm1 = c.g.vmstat()
+    finally:
+        c.g.qom_set("guest-stats-polling-interval", 0)
+    missing = [k for k, v in s.items() if v < 0]
+    check(not missing, "stats not reported: %s", ", ".join(sorted(missing)))
+
+    def close(name, stat, guest_bytes, slack):
+        check(abs(stat - guest_bytes) <= slack,
+              "%s: device says %d MiB, guest says %d MiB", name,
+              stat // MIB, guest_bytes // MIB)
+
+    check(s["stat-total-memory"] == mi["MemTotal"] * KIB,
+          "stat-total-memory %d != MemTotal %d KiB", s["stat-total-memory"],
+          mi["MemTotal"])
+    close("stat-free-memory", s["stat-free-memory"], mi["MemFree"] * KIB, 64 * MIB)
+    close("stat-available-memory", s["stat-available-memory"],
+          mi["MemAvailable"] * KIB, 64 * MIB)
+    caches = (mi["Cached"] + mi["Buffers"] + mi.get("SwapCached", 0)) * KIB
+    check(s["stat-disk-caches"] > 0, "stat-disk-caches is 0")
+    close("stat-disk-caches", s["stat-disk-caches"], caches, 32 * MIB)
+    for stat, lo, hi in (
+            ("stat-major-faults", vm0["pgmajfault"], vm1["pgmajfault"]),
+            ("stat-minor-faults", vm0["pgfault"] - vm0["pgmajfault"],
+             vm1["pgfault"] - vm0["pgmajfault"])):
+        check(lo <= s[stat] <= hi, "%s %d not within guest's [%d, %d]",
+              stat, s[stat], lo, hi)
+    check(s["stat-minor-faults"] > 0, "stat-minor-faults is 0")
+    check(s["stat-swap-in"] == 0 and s["stat-swap-out"] == 0,
+          "swap in/out %d/%d without swap", s["stat-swap-in"], s["stat-swap-out"])
+    check(vm0["htlb_buddy_alloc_success"] <= s["stat-htlb-pgalloc"] <=
+          vm1["htlb_buddy_alloc_success"], "stat-htlb-pgalloc %d",
+          s["stat-htlb-pgalloc"])
+
+
+@fastballoon_only
+def t_held_blocks(c):
+    """fb_blocks (kselftest) with 1 GiB ballooned in a fresh guest: the
+    driver's blocks_2m/pages_4k split matches /proc/kpageflags, and most
+    of it is whole 2 MiB blocks."""
+    c.reset()
+    c.g.set_balloon(FULL - 1024 * MIB)
+    c.g.wait_balloon(FULL - 1024 * MIB)
+    out = c.ksft("fb_blocks", {"FB_MIN_BLOCKS": 256}, timeout=300)
+    c.note.extend(ln[2:] for ln in out.splitlines() if ln.startswith("# actual="))
+    c.g.set_balloon(FULL)
+    c.g.wait_balloon(FULL)
+
+
+def t_page_poison_off(c):
+    """Default boot: the guest does not poison, so PAGE_POISON is refused."""
+    c.reset()
+    f = c.features()
+    check(f[F_PAGE_POISON] == "0", "page_poison negotiated without poisoning: %s",
+          f[:8])
+    fb = c.fb()
+    if fb:
+        check("page_poison" not in fb["features"].split(),
+              "fastballoon features say %r", fb["features"])
+
+
+def t_page_poison_on(c):
+    """page_poison=1 and page-poison=on: bit 4 negotiated, balloon works."""
+    c.reset()
+    f = c.features()
+    check(f[F_PAGE_POISON] == "1", "page_poison not negotiated: %s", f[:8])
+    fb = c.fb()
+    if fb:
+        check("page_poison" in fb["features"].split(),
+              "fastballoon features say %r", fb["features"])
+    base = c.meminfo()["MemTotal"]
+    inflate_and_check(c, 512)
+    deflate_and_check(c, base)
+
+
+def t_no_features(c):
+    """Only STATS_VQ offered: inflate and deflate still work."""
+    c.reset()
+    f = c.features()
+    check(f[:6] == "010000", "negotiated %s, want only stats_vq", f[:6])
+    base = c.meminfo()["MemTotal"]
+    c.ksft("fb_touch", {"FB_MIB": 768})
+    rss0 = c.rss_mib()
+    inflate_and_check(c, 512)
+    check(rss0 - c.rss_mib() >= 0.9 * 512, "QEMU RSS fell by only %d MiB",
+          rss0 - c.rss_mib())
+    deflate_and_check(c, base)

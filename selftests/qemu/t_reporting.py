@@ -1,0 +1,262 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Giving free memory back without a target: free page reporting, the range
+path (blocks surrendered as reported ranges) and switching paths, free
+page hinting across a migration, hugetlbfs-backed guests getting whole
+host huge pages back, and healing (4 KiB pages traded for 2 MiB blocks).
+
+Groups "reporting", "hugetlb", "heal" and "hinting" (groups.py).
+"""
+
+import os
+import time
+
+from fbtest import (
+    FULL, F_FREE_PAGE_HINT, F_REPORTING, GUEST_MIB, KIB, MIB, PAGES_PER_MIB,
+    Skip, check, deepest_mib, deflate_and_check, fastballoon_only,
+    hold_memory, inflate_and_check, int_or_none, trace_start, trace_stop,
+    wait_for,
+)
+
+
+def t_free_page_reporting(c):
+    """1 GiB touched then freed in the guest comes back to the host."""
+    c.reset()
+    check(c.features()[F_REPORTING] == "1", "reporting not negotiated")
+    fb0 = c.fb()
+    finish = hold_memory(c, 1024)
+    peak = c.rss_mib()
+    finish()
+    t = time.monotonic()
+    best = wait_for(lambda: peak - c.rss_mib() >= 0.5 * 1024 and c.rss_mib(),
+                    30, 1, what="QEMU RSS to fall by 512 MiB")
+    c.note.append("RSS %d -> %d MiB in %.0f s" % (peak, best,
+                                                  time.monotonic() - t))
+    fb1 = c.fb()
+    if fb1:
+        check(fb1["reported_pages_total"] > fb0["reported_pages_total"],
+              "reported_pages_total stayed %d", fb1["reported_pages_total"])
+
+
+def t_free_page_hint(c):
+    """Migrate with free page hinting; the guest's memory survives."""
+    c.reset()
+    check(c.features()[F_FREE_PAGE_HINT] == "1", "free_page_hint not negotiated")
+    fb0 = c.fb()
+    finish = hold_memory(c, 256)
+    out = os.path.join(c.g.dir, "migration.bin")
+    c.g.qmp("migrate", uri="exec:cat > %s" % out)
+    try:
+        st = wait_for(lambda: (lambda q: q if q.get("status") in (
+            "completed", "failed", "cancelled") else None)(
+                c.g.qmp("query-migrate")), 600, 1, what="migration")
+        check(st["status"] == "completed", "migration %s: %s", st["status"],
+              st.get("error-desc", ""))
+        size = os.path.getsize(out)
+    finally:
+        if os.path.exists(out):
+            os.unlink(out)
+    c.g.qmp("cont")
+    finish()
+    fb1 = c.fb()
+    if fb1:
+        check(fb1["hinted_pages_total"] > fb0["hinted_pages_total"],
+              "hinted_pages_total stayed %d", fb1["hinted_pages_total"])
+    c.note.append("migration stream %d MiB in %.1f s" %
+                  (size // MIB, st.get("total-time", 0) / 1000))
+
+
+@fastballoon_only
+def t_path_switch(c):
+    """surrender_path on a reporting device: inflate sends nothing as
+    ranges, report sends every block as a range; both can be held at once
+    and deflate brings every page back."""
+    c.reset()
+    fb0 = c.fb()
+    check(fb0["surrender_path"] == "auto" and
+          fb0["surrender_path_active"] == "report",
+          "surrender_path %r, active %r on a reporting device",
+          fb0["surrender_path"], fb0["surrender_path_active"])
+    base = c.meminfo()["MemTotal"]
+    with c.tuned(surrender_path="inflate"):
+        check(c.knob("path_active") == "inflate", "surrender_path_active %r "
+              "after writing inflate", c.knob("path_active"))
+        inflate_and_check(c, 256)
+        fb1 = c.fb()
+        check(fb1["ranged_pages_total"] == fb0["ranged_pages_total"],
+              "%d pages went as ranges with surrender_path=inflate",
+              fb1["ranged_pages_total"] - fb0["ranged_pages_total"])
+        c.set_knob("surrender_path", "report")
+        check(c.knob("path_active") == "report", "surrender_path_active %r "
+              "after writing report", c.knob("path_active"))
+        c.g.set_balloon(FULL - 512 * MIB)
+        c.g.wait_balloon(FULL - 512 * MIB)
+        check(base - c.meminfo()["MemTotal"] == 512 * KIB, "MemTotal fell "
+              "by %d KiB with 512 MiB ballooned by both paths",
+              base - c.meminfo()["MemTotal"])
+        fb2 = c.fb()
+        check(fb2["actual_pages"] == 512 * PAGES_PER_MIB, "actual_pages %d",
+              fb2["actual_pages"])
+        ranged = fb2["ranged_pages_total"] - fb1["ranged_pages_total"]
+        check(ranged == 256 * PAGES_PER_MIB, "%d pages went as ranges for "
+              "256 MiB more with surrender_path=report", ranged)
+        deflate_and_check(c, base)
+
+
+def _host_huge_free():
+    with open("/proc/meminfo") as f:
+        for ln in f:
+            if ln.startswith("HugePages_Free:"):
+                return int(ln.split()[1])
+    return 0
+
+
+@fastballoon_only
+def t_hugetlb_blocks(c):
+    """Guest RAM on 2 MiB hugetlbfs pages: ballooning 1 GiB gives >= 95% of
+    it back to the host as free huge pages (the in-tree driver frees none),
+    and what the driver reports holding matches /proc/kpageflags."""
+    c.reset()
+    # Back (nearly) every free guest page with a host huge page first: a
+    # block that was never touched is not backed, and surrendering it frees
+    # nothing on the host (nor costs it anything).
+    c.ksft("fb_touch", {"FB_MIB": c.meminfo()["MemFree"] // KIB - 160})
+    free0 = _host_huge_free()
+    inflate_and_check(c, 1024)
+    freed = (_host_huge_free() - free0) * 2
+    c.note.append("host huge pages freed: %d MiB of 1024" % freed)
+    check(freed >= 0.95 * 1024, "host got %d MiB of huge pages back for 1024 "
+          "MiB ballooned", freed)
+    c.ksft("fb_blocks", {"FB_MIN_BLOCKS": 490}, timeout=300)
+    deflate_and_check(c, c.meminfo()["MemTotal"] + 1024 * KIB)
+
+
+@fastballoon_only
+def t_range_path(c):
+    """With the reporting queue, blocks go as ranges: actual stays exact,
+    every ballooned page went as part of a range, the host's RSS is what
+    the guest kept, and deflate brings every page back."""
+    c.reset()
+    fb0 = c.fb()
+    check(fb0["surrender_path_active"] == "report", "surrender_path_active is "
+          "%r (surrender_path %r)", fb0["surrender_path_active"],
+          fb0["surrender_path"])
+    base = c.meminfo()["MemTotal"]
+    # Touch 1.5 GiB (less on the debug kernel, whose MemTotal is smaller).
+    c.ksft("fb_touch", {"FB_MIB": deepest_mib(c, 1536)})
+    inflate_and_check(c, 1024)
+    fb1 = c.fb()
+    ranged = fb1["ranged_pages_total"] - fb0["ranged_pages_total"]
+    check(ranged == 1024 * 256, "%d pages went as ranges, want %d", ranged,
+          1024 * 256)
+    check(fb1["blocks_2m"] == 512, "blocks_2m %d, want 512", fb1["blocks_2m"])
+    rss = c.rss_mib()
+    check(rss <= GUEST_MIB - 1024 + 256, "QEMU RSS %d MiB with 1 GiB of a "
+          "2 GiB guest ballooned", rss)
+    c.ksft("fb_blocks", {"FB_MIN_BLOCKS": 512}, timeout=300)
+    deflate_and_check(c, base)
+    c.note.append("ranged %d MiB, RSS %d MiB" % (ranged >> 8, rss))
+
+
+def _fragment_and_inflate(c):
+    """fb_frag fragments memory; inflate over half of the 4 KiB holes;
+    max_order back to 9.  Returns fastballoon's attributes and the host's
+    view then (fastballoon loaded with max_order=0 defrag_ms=0)."""
+    free_mib = c.meminfo()["MemFree"] // KIB
+    c.g.sh("(fb_frag %d > /tmp/frag.log 2>&1 &) ; true" %
+           int(free_mib * 0.9))
+    wait_for(lambda: "fragmented" in c.g.sh("cat /tmp/frag.log"), 300,
+             what="fb_frag to fragment memory")
+    # Half of the holes.  The guest keeps its free blocks: with the
+    # balloon holding those too, its free memory was single pages
+    # only, and the debug kernel (whose 4 KiB slabs are order-1)
+    # OOM-killed fb_frag for a killall's kmalloc when compaction could
+    # not make an order-1 page (CI, twice).
+    free_mib = c.meminfo()["MemFree"] // KIB
+    blocks_mib = sum(int(n) << (o - 8)
+                     for ln in c.g.sh("cat /proc/buddyinfo").splitlines()
+                     for o, n in enumerate(ln.split()[4:]) if o >= 9)
+    take = max(free_mib - blocks_mib, 0) // 2 // 64 * 64
+    inflate_and_check(c, take)
+    c.set_knob("max_order", "9")    # healing trades for 2 MiB blocks
+    return c.fb(), c.g.balloon_actual()
+
+
+def _watch_healing(c, fb1, host1, small):
+    """fb_frag exits: pages_4k falls to half of @small while actual_pages
+    and query-balloon (@fb1, @host1 before) never move."""
+    c.g.sh("killall fb_frag; true")
+    # actual_pages is read every poll: no reader may see a trade half
+    # done (the block and the pages it replaces both counted).
+    seen = set()
+
+    def healed():
+        f = c.fb()
+        seen.add(f["actual_pages"])
+        return f if f["pages_4k"] <= small // 2 else None
+    fb2 = wait_for(healed, 120, 0.2,
+                   what="pages_4k to fall to half of %d" % small)
+    check(seen == {fb1["actual_pages"]},
+          "actual_pages moved while healing: %d -> %s",
+          fb1["actual_pages"], sorted(seen))
+    host2 = c.g.balloon_actual()
+    check(host2 == host1, "query-balloon moved while healing: %d -> %d "
+          "MiB", host1 // MIB, host2 // MIB)
+    check(fb2["heal_trades_total"] > fb1["heal_trades_total"],
+          "no healing trade counted")
+
+
+def _check_heal_trace(c):
+    """Healing settled (no change over 3 passes): the fb_heal records (one
+    per pass) add up to heal_trades_total and the last one saw what is
+    left.  Returns the attributes then."""
+    prev = [None]
+
+    def settled():
+        cur = c.fb_attr("pages_4k")
+        done, prev[0] = cur == prev[0], cur
+        return done
+    wait_for(settled, 120, 3, what="healing to settle")
+    heals = [f for e, f in trace_stop(c) if e == "fb_heal"]
+    fb2 = c.fb()
+    check(heals, "no fb_heal in the trace")
+    trades = sum(int_or_none(f.get("trades", "")) or 0 for f in heals)
+    check(trades == fb2["heal_trades_total"], "fb_heal trades add up to "
+          "%d, heal_trades_total %d", trades, fb2["heal_trades_total"])
+    check(int_or_none(heals[-1].get("small_left", "")) == fb2["pages_4k"],
+          "last fb_heal: small_left=%s, pages_4k %d",
+          heals[-1].get("small_left"), fb2["pages_4k"])
+    return fb2
+
+
+@fastballoon_only
+def t_heal(c):
+    """Balloon inflated over fragmented memory holds 4 KiB pages; once whole
+    blocks are free again, the background pass trades the pages for blocks:
+    pages_4k falls, actual does not move, the split still matches; the
+    fb_heal tracepoint accounts for every trade."""
+    c.reset()
+    c.unload("fastballoon")
+    # The inflate takes single pages only (max_order=0), so it fills from
+    # the holes and leaves the guest its free blocks; no evacuation
+    # (defrag_ms=0): healing can only use blocks that are free again.
+    c.g.sh("insmod /lib/fb/fastballoon.ko max_order=0 defrag_ms=0 "
+           "heal_ms=1000")
+    try:
+        check(c.bound() == "fastballoon", "fastballoon did not bind")
+        trace_start(c, ["fb_heal"])
+        fb1, host1 = _fragment_and_inflate(c)
+        small = fb1["pages_4k"]
+        if small < 4 * 512:
+            raise Skip("memory not fragmented enough: only %d single pages "
+                       "ballooned" % small)
+        _watch_healing(c, fb1, host1, small)
+        fb2 = _check_heal_trace(c)
+        c.ksft("fb_blocks", timeout=300)
+        c.note.append("pages_4k %d -> %d, blocks %d -> %d" % (
+            small, fb2["pages_4k"], fb1["blocks_2m"], fb2["blocks_2m"]))
+    finally:
+        c.g.run("killall fb_frag")
+        c.g.set_balloon(FULL)
+        c.g.wait_balloon(FULL, timeout=120)
+        c.unload("fastballoon")
+        c.load("fastballoon")
