@@ -102,6 +102,7 @@ GROUPS = [
         ("unbind_bind_50", t_faults.t_unbind_bind_50),
         ("offline_block", t_faults.t_offline_block),
         ("host_silent", t_faults.t_host_silent),
+        ("heal_untold", t_faults.t_heal_untold),
         ("suspend_resume", t_faults.t_suspend_resume),
         ("config_during_remove", t_faults.t_config_during_remove),
     ]),

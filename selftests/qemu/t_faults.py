@@ -458,6 +458,51 @@ def t_host_silent(c):
                       dead, _mib(held), took, stale))
 
 
+@fastballoon_only
+def t_heal_untold(c):
+    """A healing trade whose 512 pages the host could not be told about
+    (MUST_TELL_HOST, forced through debugfs: no QEMU offers it; the host
+    stops answering mid-trade) keeps the pages beside the new block: the
+    balloon grew by one block, and `actual` must say so, or QEMU counts 2
+    MiB less than the guest gave it for as long as the driver lives."""
+    c.reset()
+    mi0, free0 = c.meminfo(), c.free_kib()
+    c.unload("fastballoon")
+    # Single pages only (max_order=0), no evacuation: healing then trades
+    # them for blocks that are free anyway.
+    c.g.sh("insmod /lib/fb/fastballoon.ko max_order=0 defrag_ms=0 "
+           "heal_ms=1000 host_timeout_ms=%d" % HOST_TIMEOUT_MS, timeout=120)
+    check(c.bound() == "fastballoon", "fastballoon did not bind")
+    dev = c.g.sh("basename $(fb-dev)")
+    c.g.sh("grep -q ' %s debugfs ' /proc/mounts || mount -t debugfs none %s"
+           % (DEBUGFS, DEBUGFS))
+    c.g.sh("echo 1 > %s/fastballoon/%s/force_must_tell_host" % (DEBUGFS, dev))
+    inflate_and_check(c, 64)
+    check(c.fb_attr("pages_4k") == 64 * PAGES_PER_MIB, "pages_4k %s after "
+          "a 64 MiB inflate with max_order=0", c.fb_attr("pages_4k"))
+    off = c.g.console_size()
+    c.g.sh("echo 1 > %s/fastballoon/%s/fail_host_silent" % (DEBUGFS, dev))
+    c.set_knob("max_order", "9")        # healing may trade now
+    wait_for(lambda: DEAD_LINE in c.g.read_console(off), 60,
+             what="'%s' in the log" % DEAD_LINE)
+    # The trade's inflate burst timed out, its deflate burst could not go
+    # out: the block and the pages both stay, and nothing moves after.
+    time.sleep(2)
+    fb = c.fb()
+    check(fb["blocks_2m"] == 1 and fb["pages_4k"] == 64 * PAGES_PER_MIB,
+          "after the failed trade: %d blocks, %d single pages (1 and %d "
+          "expected)", fb["blocks_2m"], fb["pages_4k"], 64 * PAGES_PER_MIB)
+    host = c.g.ballooned_bytes() // 4096
+    check(host == fb["actual_pages"], "the balloon holds %d pages, QEMU "
+          "(query-balloon) counts %d", fb["actual_pages"], host)
+    c.g.sh("rmmod fastballoon", timeout=RMMOD_BOUND_S + 60)
+    _all_back(c, mi0, free0, "rmmod")
+    c.load("fastballoon")
+    check(c.bound() == "fastballoon", "fastballoon did not bind again")
+    c.note.append("after the failed trade: %d pages held, QEMU counts %d" %
+                  (fb["actual_pages"], host))
+
+
 def t_suspend_resume(c):
     """Suspend with 512 MiB ballooned (pm_test: devices suspended for real,
     the platform not entered): the driver empties the balloon on the way
