@@ -643,7 +643,6 @@ void fb_config_defaults(struct fb_balloon *fb);
 int fb_stats_init(struct fb_balloon *fb);
 void fb_stats_exit(struct fb_balloon *fb);
 int fb_stats_prime(struct fb_balloon *fb);
-void fb_stats_request(struct virtqueue *vq);
 
 /* hint.c: free page hinting (FREE_PAGE_HINT) */
 int fb_hint_init(struct fb_balloon *fb);

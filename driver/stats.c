@@ -110,14 +110,6 @@ int fb_stats_prime(struct fb_balloon *fb)
 	return fb_stats_send(fb);
 }
 
-/* Queue callback (interrupt context): the host wants new figures. */
-void fb_stats_request(struct virtqueue *vq)
-{
-	struct fb_balloon *fb = vq->vdev->priv;
-
-	fb_queue_work(fb, system_freezable_wq, &fb->stats_work);
-}
-
 static void fb_stats_func(struct work_struct *work)
 {
 	struct fb_balloon *fb = container_of(work, struct fb_balloon,

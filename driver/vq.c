@@ -28,6 +28,17 @@ static void fb_ack(struct virtqueue *vq)
 	wake_up(&fb->acked);
 }
 
+/*
+ * Stats queue callback (interrupt context): the host handed our buffer
+ * back and wants new figures; stats.c's work refills it.
+ */
+static void fb_stats_ack(struct virtqueue *vq)
+{
+	struct fb_balloon *fb = vq->vdev->priv;
+
+	fb_queue_work(fb, system_freezable_wq, &fb->stats_work);
+}
+
 /* The host's target, in 4 KiB pages. */
 u32 fb_target_pages(struct fb_balloon *fb)
 {
@@ -58,7 +69,7 @@ int fb_init_vqs(struct fb_balloon *fb)
 	names[FB_VQ_DEFLATE] = "deflate";
 	/* A NULL name leaves the queue out; the transport numbers the rest. */
 	if (fb_has(fb, VIRTIO_BALLOON_F_STATS_VQ)) {
-		callbacks[FB_VQ_STATS] = fb_stats_request;
+		callbacks[FB_VQ_STATS] = fb_stats_ack;
 		names[FB_VQ_STATS] = "stats";
 	}
 	if (fb_has(fb, VIRTIO_BALLOON_F_FREE_PAGE_HINT))

@@ -28,6 +28,7 @@ import kernels  # noqa: E402
 sys.path.insert(0, os.path.join(fbqemu.REPO, "selftests", "debug"))
 import debugkernel  # noqa: E402
 import groups  # noqa: E402
+import layers  # noqa: E402
 import host_tests  # noqa: E402
 from fbqemu import FbError  # noqa: E402
 from fbtest import GUEST_MIB, Ctx, Fail, Skip  # noqa: E402
@@ -231,6 +232,13 @@ def build_module(kimg):
     why_not = None if b.ko else "fastballoon.ko did not build"
     verdict = "ok" if b.ok else "not ok"
     detail = "" if b.ok else "make W=1 said:\n" + "\n".join(b.problems[:20])
+    if b.ko:
+        # The objects say who calls whom: calls go down the README's layers.
+        up = layers.check(os.path.dirname(os.path.dirname(b.ko)))
+        if up:
+            verdict = "not ok"
+            detail += ("\n" if detail else "") + "calls against the " \
+                "README's layers:\n" + "\n".join(up[:20])
     return verdict, detail, extra, why_not
 
 
