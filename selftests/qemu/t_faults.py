@@ -495,6 +495,10 @@ def t_heal_untold(c):
     host = c.g.ballooned_bytes() // 4096
     check(host == fb["actual_pages"], "the balloon holds %d pages, QEMU "
           "(query-balloon) counts %d", fb["actual_pages"], host)
+    # Target back to the full guest first: the module loaded below must
+    # find nothing to inflate, or the next test's reset could read
+    # MemTotal in the middle of that inflate.
+    c.g.set_balloon(FULL)
     c.g.sh("rmmod fastballoon", timeout=RMMOD_BOUND_S + 60)
     _all_back(c, mi0, free0, "rmmod")
     c.load("fastballoon")
