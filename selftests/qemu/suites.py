@@ -260,22 +260,25 @@ def image_debs(suite):
     return sorted(glob.glob(os.path.join(debs_dir(suite), "*.deb")))
 
 
-def extract(suite, deb, dst):
-    """Unpack @deb (a host path inside the chroot's debs_dir) to @dst, a
-    host directory, with the suite's own dpkg-deb: it reads whatever
-    compression the suite uses."""
+def extract(suite, deb, dst, patterns):
+    """Unpack the members of @deb (a host path in the chroot's debs_dir)
+    that match the tar wildcards @patterns into @dst, a host directory,
+    with the suite's own dpkg-deb and tar: they read whatever compression
+    the suite uses, and the 110 MB of sid's modules package are not all
+    written out for the few modules a guest needs."""
     inside = "/var/cache/fb-kernel/x"
     host = os.path.join(root_of(suite), inside.lstrip("/"))
     shutil.rmtree(host, ignore_errors=True)
-    in_chroot(suite, ["dpkg-deb", "-x", "/var/cache/fb-kernel/" +
-                      os.path.basename(deb), inside])
-    for name in os.listdir(host):
-        if os.path.exists(os.path.join(dst, name)):
-            # merge (vmlinuz and modules may come in separate packages)
-            subprocess.run(["cp", "-a", os.path.join(host, name), dst],
-                           check=True)
-        else:
-            shutil.move(os.path.join(host, name), dst)
+    os.makedirs(host)
+    in_chroot(suite, ["sh", "-c", 'd=$1 o=$2; shift 2; dpkg-deb '
+                      '--fsys-tarfile "$d" | tar -x -C "$o" --wildcards "$@"',
+                      "sh",
+                      "/var/cache/fb-kernel/" + os.path.basename(deb),
+                      inside] + list(patterns), check=False,
+                stderr=subprocess.DEVNULL)
+    # (tar exits 2 when a pattern matches nothing in this package: the
+    # caller checks for what it needs)
+    subprocess.run(["cp", "-a", host + "/.", dst], check=True)
     shutil.rmtree(host, ignore_errors=True)
 
 
