@@ -49,9 +49,10 @@ class Suite:
 _BUILD = ("gcc", "make", "libc6-dev", "perl", "kmod", "xz-utils", "zstd")
 
 SUITES = {
+    # dkms: selftests/packaging runs dkms add/build/install inside.
     # Debian 13, the current stable: gcc 14.
-    "trixie": Suite("trixie", _BUILD, "Debian 13 (trixie)"),
-    # Debian unstable: gcc 16, Linux 7.x; dkms for selftests/packaging.
+    "trixie": Suite("trixie", _BUILD + ("dkms",), "Debian 13 (trixie)"),
+    # Debian unstable: gcc 16, Linux 7.x.
     "sid": Suite("sid", _BUILD + ("dkms",), "Debian unstable (sid)"),
 }
 
@@ -324,14 +325,20 @@ def main(argv=None):
                     "newest kernel")
     ap.add_argument("--build", action="store_true",
                     help="then build fastballoon.ko inside it with W=1")
+    ap.add_argument("--print", action="store_true", dest="print_only",
+                    help="print only 'ROOT KVER' (for selftests/packaging)")
     args = ap.parse_args(argv)
     rc = 0
     for s in args.suite:
         try:
-            st = ensure(s, refresh=args.refresh)
+            st = ensure(s, refresh=args.refresh,
+                        log=lambda m: print(m, file=sys.stderr, flush=True))
         except (SuiteError, subprocess.CalledProcessError) as e:
             print("suites.py: %s" % e, file=sys.stderr)
             rc = 1
+            continue
+        if args.print_only:
+            print(root_of(s), st["kver"])
             continue
         print("%s %s gcc-%s dkms-%s %s" % (s, st["kver"], st["gcc"],
                                           st["dkms"] or "none",
