@@ -454,7 +454,10 @@ in_root() {
 }
 
 # chroot_dkms_installed ROOT RELEASE: dkms put the module in updates/dkms
-# for RELEASE, with that vermagic, and depmod indexed it (in the chroot).
+# for RELEASE, with that vermagic, and, where the kernel itself is installed
+# in the chroot (modules.dep exists: trixie's dkms pulls in the image), depmod
+# indexed it. dkms 3.2 skips depmod for a kernel that has only its headers
+# installed (sid's chroot), and says so.
 chroot_dkms_installed() {
 	local root=$1 kver=$2 mod
 
@@ -462,6 +465,10 @@ chroot_dkms_installed() {
 	echo "installed: ${mod:-nothing}"
 	[ -n "$mod" ] && [ "${mod#/lib/modules/"$kver"/updates/dkms/}" != "$mod" ] || return 1
 	in_root "$root" modinfo -F vermagic "$mod" | grep -q "^$kver " || return 1
+	if [ ! -e "$root/lib/modules/$kver/modules.dep" ]; then
+		echo "no modules.dep for $kver (headers only): no depmod to check"
+		return 0
+	fi
 	[ "$(in_root "$root" modinfo -k "$kver" -F filename "$NAME")" = "$mod" ]
 }
 
@@ -518,7 +525,7 @@ for suite in ${FB_PACKAGING_SUITES-trixie sid}; do
 	check "$suite: dkms install -k $kver" in_root "$root" \
 		dkms install -m "$NAME" -v "$version" -k "$kver" \
 		--kernelsourcedir "/usr/src/linux-headers-$kver"
-	check "$suite: $kver: module in updates/dkms, right vermagic, depmod knows it" \
+	check "$suite: $kver: module in updates/dkms, right vermagic, depmod knows it (if installed)" \
 		chroot_dkms_installed "$root" "$kver"
 	check "$suite: dkms remove --all" in_root "$root" dkms remove "$NAME/$version" --all
 	chroot_clean "$root" "$kver" "$listing"
