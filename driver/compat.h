@@ -215,6 +215,16 @@ static inline int fb_balloon_migrated(struct balloon_dev_info *b,
 #endif
 
 /*
+ * Upstream "workqueue: Add new WQ_PERCPU flag" (6.17) began the move to
+ * unbound workqueues by default; 7.x warns when alloc_workqueue() is given
+ * neither WQ_PERCPU nor WQ_UNBOUND. Before the flag, per-cpu was what no
+ * flag meant.
+ */
+#ifndef FB_HAVE_WQ_PERCPU
+#define WQ_PERCPU	0
+#endif
+
+/*
  * Stats tags 10-15 arrived in the uapi header with the upstream series
  * "virtio_balloon: introduce oom-kill invocations" (6.12).
  * Hosts that don't know a tag ignore it, so we always send them.
