@@ -11,9 +11,13 @@
 #   make W=1                  extra warnings (command-line variables reach kbuild)
 #   make install [DESTDIR=] [PREFIX=/usr/local]    / make uninstall
 #   make dkms-install [KVER=] / make dkms-uninstall
-#   make check [KERNELS="6.1 6.12"]                 guest test suite under QEMU
-#                             (+ CHECK_DEBUG_GROUPS on the debug kernel, within
-#                             CHECK_BUDGET minutes, when KERNELS is not given)
+#   make check [KERNELS="6.1 sid"]                  guest test suite under QEMU: CI's
+#                             plan (selftests/qemu/ciplan.py: whole suite on 6.1
+#                             and sid, core groups on 6.12 and trixie, then
+#                             CHECK_DEBUG_GROUPS on the debug kernel within
+#                             CHECK_BUDGET minutes) unless KERNELS is given
+#   make check-all            everything: whole suite on every kernel, then on
+#                             the debug kernel (hours on 2 cores)
 #   make check-debug          the whole suite on the debug kernel (selftests/debug, built once)
 #   make demo [KERNELS=6.1]   boot a guest and watch fastballoon inflate and deflate
 #   make bench [KERNELS=...]  both drivers side by side (selftests/bench)
@@ -72,7 +76,7 @@ DKMS_FILES := Kbuild Makefile dkms.conf fastballoon.conf \
 DEPMOD = $(if $(DESTDIR),@echo "DESTDIR set: not running depmod",depmod -a $(KVER))
 
 .PHONY: all modules tools clean install uninstall dkms-files version dkms-install \
-	dkms-uninstall deps check check-debug bench check-packaging demo
+	dkms-uninstall deps check check-all check-debug bench check-packaging demo
 
 all: modules $(TOOLS)
 
@@ -158,9 +162,14 @@ CHECK_BUDGET ?= 75
 
 check: deps
 	$(if $(strip $(KERNELS)),$(call per_kernel,python3 selftests/qemu/run_tests.py),\
-	python3 selftests/qemu/run_tests.py \
+	python3 selftests/qemu/run_tests.py --plan ci \
 		$(if $(strip $(CHECK_DEBUG_GROUPS)),--debug-groups $(CHECK_DEBUG_GROUPS) \
 		--budget $(CHECK_BUDGET)))
+
+# Both runs go on if the first fails; the target fails if either did.
+check-all: deps
+	@rc=0; python3 selftests/qemu/run_tests.py --kernel all || rc=1; \
+	python3 selftests/qemu/run_tests.py --kernel 6.1-debug || rc=1; exit $$rc
 
 # The debug kernel (KASAN, kmemleak, lockdep; panic_on_warn): the first run
 # builds it into the cache (about 12 min on 2 idle cores).

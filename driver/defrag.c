@@ -60,7 +60,7 @@ static int fb_block_cost(struct page *page)
 		}
 		if (PageReserved(p) || PageOffline(p) || PageSlab(p))
 			return -1;
-		if (!PageLRU(p) && !__PageMovable(p))
+		if (!PageLRU(p) && !page_has_movable_ops(p))
 			return -1;
 		n = 1;
 		if (PageHead(p))

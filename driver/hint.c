@@ -181,8 +181,8 @@ int fb_hint_init(struct fb_balloon *fb)
 	fb->hint_active = cpu_to_virtio32(fb->vdev, VIRTIO_BALLOON_CMD_ID_STOP);
 	fb->hint_stop = cpu_to_virtio32(fb->vdev, VIRTIO_BALLOON_CMD_ID_STOP);
 
-	fb->hint_wq = alloc_workqueue("fastballoon-hint",
-				      WQ_FREEZABLE | WQ_CPU_INTENSIVE, 0);
+	fb->hint_wq = alloc_workqueue("fastballoon-hint", WQ_FREEZABLE |
+				      WQ_CPU_INTENSIVE | WQ_PERCPU, 0);
 	if (!fb->hint_wq)
 		return -ENOMEM;
 	fb->hint_shrinker = fb_shrinker_create(fb_hint_count, fb_hint_scan, fb,

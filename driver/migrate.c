@@ -15,14 +15,15 @@
 
 #if FB_BALLOON_MIGRATION
 /*
- * Swap @newpage into the balloon in place of @page. Called with both pages
- * locked and @page isolated from our list.
+ * Tell the host that @newpage is ballooned in place of @page. Called with
+ * both pages locked and @page isolated from our list; the balloon core
+ * then swaps them on its list and accounts the move (compat.h's
+ * fb_balloon_migrated() does that part on kernels before 7.0).
  */
 static int fb_migratepage(struct balloon_dev_info *bdev, struct page *newpage,
 			  struct page *page, enum migrate_mode mode)
 {
 	struct fb_balloon *fb = container_of(bdev, struct fb_balloon, bdev);
-	unsigned long flags;
 	struct fb_tx tx;
 
 	/*
@@ -36,18 +37,6 @@ static int fb_migratepage(struct balloon_dev_info *bdev, struct page *newpage,
 		return -EAGAIN;
 	}
 
-	get_page(newpage);		/* the balloon's reference */
-	if (fb_adjusts_managed(fb) && page_zone(page) != page_zone(newpage)) {
-		adjust_managed_page_count(page, 1);
-		adjust_managed_page_count(newpage, -1);
-	}
-
-	spin_lock_irqsave(&bdev->pages_lock, flags);
-	balloon_page_insert(bdev, newpage);
-	bdev->isolated_pages--;
-	__count_vm_event(BALLOON_MIGRATE);
-	spin_unlock_irqrestore(&bdev->pages_lock, flags);
-
 	fb_tx_begin(&tx, fb, FB_VQ_INFLATE);
 	fb_tx_pfn(&tx, page_to_pfn(newpage));
 	fb_tx_end(&tx);
@@ -57,9 +46,8 @@ static int fb_migratepage(struct balloon_dev_info *bdev, struct page *newpage,
 	fb_unlock(fb);
 
 	fb_count(fb, FB_CNT_MIGRATED, 1);
-	balloon_page_finalize(page);
-	put_page(page);			/* the balloon's reference */
-	return MIGRATEPAGE_SUCCESS;
+	return fb_balloon_migrated(bdev, newpage, page, 0,
+				   fb_adjusts_managed(fb));
 }
 
 void fb_migrate_init(struct fb_balloon *fb)

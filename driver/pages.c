@@ -131,45 +131,63 @@ unsigned long fb_small_alloc(struct fb_balloon *fb, unsigned long nr,
 	return got;
 }
 
-/* Make freshly taken pages the balloon's; the caller calls fb_acct(). */
+/*
+ * Make freshly taken pages the balloon's; the caller calls fb_acct(). The
+ * balloon core accounts them (compat.h: managed pages, NR_BALLOON_PAGES,
+ * balloon_inflate).
+ */
 void fb_small_enqueue(struct fb_balloon *fb, struct list_head *pages)
 {
-	struct page *page;
-
-	if (fb_adjusts_managed(fb))
-		list_for_each_entry(page, pages, lru)
-			adjust_managed_page_count(page, -1);
-	balloon_page_list_enqueue(&fb->bdev, pages);
+	fb_balloon_list_enqueue(&fb->bdev, pages, fb_adjusts_managed(fb));
 }
 
 /*
  * Take up to @nr of the balloon's single pages off its list, still
- * surrendered; they go on with fb_small_free() or fb_small_putback().
+ * surrendered; they go on with fb_small_free() or fb_small_putback(). The
+ * core accounts them as deflated already (balloon_deflate, managed pages,
+ * NR_BALLOON_PAGES): a putback takes that back.
  */
 unsigned long fb_small_dequeue(struct fb_balloon *fb, unsigned long nr,
 			       struct list_head *pages)
 {
 	lockdep_assert_held(&fb->lock);
-	return balloon_page_list_dequeue(&fb->bdev, pages,
-					 min(nr, fb->nr_small));
+	return fb_balloon_list_dequeue(&fb->bdev, pages, min(nr, fb->nr_small),
+				       fb_adjusts_managed(fb));
 }
 
-/* Put dequeued pages back on the balloon's list: nothing changed. */
+/*
+ * Uncount @nr balloon_inflate and @nr_deflate balloon_deflate events the
+ * core counted for pages that only went back on the list. No kernel has a
+ * list call that does not count, so the counters step back once the core
+ * has stepped them forward (count_vm_events() takes a signed delta; the
+ * per-cpu sums stay right).
+ */
+static void fb_uncount(unsigned long inflate, unsigned long deflate)
+{
+	fb_count_balloon_events(BALLOON_INFLATE, -(long)inflate);
+	fb_count_balloon_events(BALLOON_DEFLATE, -(long)deflate);
+}
+
+/*
+ * Put dequeued pages back on the balloon's list: nothing changed, and no
+ * counter says otherwise (managed pages and NR_BALLOON_PAGES come back
+ * with the enqueue, the events are uncounted).
+ */
 void fb_small_putback(struct fb_balloon *fb, struct list_head *pages)
 {
-	balloon_page_list_enqueue(&fb->bdev, pages);
+	size_t n = fb_balloon_list_enqueue(&fb->bdev, pages,
+					   fb_adjusts_managed(fb));
+
+	fb_uncount(n, n);
 }
 
 /* Give dequeued single pages back to the guest; the caller calls fb_acct(). */
 void fb_small_free(struct fb_balloon *fb, struct list_head *pages)
 {
-	bool adjust = fb_adjusts_managed(fb);
 	struct page *page, *next;
 
 	list_for_each_entry_safe(page, next, pages, lru) {
 		list_del(&page->lru);
-		if (adjust)
-			adjust_managed_page_count(page, 1);
 		put_page(page);		/* the balloon's reference */
 	}
 }
@@ -220,11 +238,24 @@ void fb_block_claim(struct fb_balloon *fb, struct page *head, bool contig,
 	list_add(&head->lru, list);
 }
 
-/* The guest's RAM no longer counts a claimed block. */
-void fb_block_account(struct fb_balloon *fb, struct page *head)
+/*
+ * A block in or out of the balloon's books (@nr: FB_BLOCK_PAGES or its
+ * negative), the way the core books its single pages: managed pages,
+ * NR_BALLOON_PAGES (blocks are ballooned memory too, so meminfo's
+ * "Balloon:" shows them wherever it exists). The events are the callers'.
+ */
+static void fb_block_books(struct fb_balloon *fb, struct page *head, long nr)
 {
 	if (fb_adjusts_managed(fb))
-		adjust_managed_page_count(head, -(long)FB_BLOCK_PAGES);
+		adjust_managed_page_count(head, -nr);
+	fb_mod_balloon_pages(head, nr);
+}
+
+/* The guest's RAM no longer counts a claimed block: it is ballooned. */
+void fb_block_account(struct fb_balloon *fb, struct page *head)
+{
+	fb_block_books(fb, head, FB_BLOCK_PAGES);
+	fb_count_balloon_events(BALLOON_INFLATE, FB_BLOCK_PAGES);
 }
 
 /* Claim and account a block, and count it held (caller holds @fb->lock). */
@@ -265,15 +296,18 @@ void fb_block_free(struct fb_balloon *fb, struct page *head)
 
 	set_page_private(head, 0);
 	fb_block_mark(head, false);
-	if (fb_adjusts_managed(fb))
-		adjust_managed_page_count(head, FB_BLOCK_PAGES);
+	fb_block_books(fb, head, -(long)FB_BLOCK_PAGES);
+	fb_count_balloon_events(BALLOON_DEFLATE, FB_BLOCK_PAGES);
 	fb_block_drop(head, contig);
 }
 
 /*
  * Turn one held block into 512 single balloon pages (migratable, on the
  * 4 KiB list), so that a deflate can stop at an exact page count. The host
- * is not involved: the pages stay surrendered. False if no block is held.
+ * is not involved: the pages stay surrendered, and stay counted once: the
+ * block leaves our books as its pages enter the core's, and the inflate
+ * events the core counts for them are taken back. False if no block is
+ * held.
  */
 bool fb_block_split(struct fb_balloon *fb)
 {
@@ -293,14 +327,17 @@ bool fb_block_split(struct fb_balloon *fb)
 	set_page_private(head, 0);
 	for (i = 0; i < FB_BLOCK_PAGES; i++)
 		list_add(&head[i].lru, &pages);
-	fb_small_putback(fb, &pages);
+	fb_block_books(fb, head, -(long)FB_BLOCK_PAGES);
+	fb_uncount(fb_balloon_list_enqueue(&fb->bdev, &pages,
+					   fb_adjusts_managed(fb)), 0);
 	return true;
 }
 
 void fb_pages_init(struct fb_balloon *fb)
 {
 	mutex_init(&fb->lock);
-	balloon_devinfo_init(&fb->bdev);
+	/* called in probe, where the features are known */
+	fb_balloon_init(&fb->bdev, fb_adjusts_managed(fb));
 	INIT_LIST_HEAD(&fb->blocks);
 }
 

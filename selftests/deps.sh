@@ -1,9 +1,10 @@
 #!/bin/bash
 # Install what building, testing and benchmarking fastballoon needs on a
 # Debian 12 host: toolchain, QEMU, busybox, dkms, linux-source-6.1 (for the
-# kselftest headers) and the headers of every supported kernel, resolved by
-# the same script that picks the kernel images. Idempotent; fast when all is
-# there already. Needs root.
+# kselftest headers), debootstrap (the newer suites' kernels live in cached
+# chroots: selftests/qemu/suites.py) and the headers of every bookworm
+# kernel, resolved by the same script that picks the kernel images.
+# Idempotent; fast when all is there already. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ fi
 
 pkgs=(build-essential libc6-dev kmod xz-utils cpio busybox-static
       qemu-system-x86 python3 dkms linux-source-6.1 perl
+      debootstrap                           # the trixie and sid chroots
       bc bison flex libssl-dev libelf-dev   # selftests/debug: the debug kernel
       clang libclang-rt-14-dev)
 

@@ -5,7 +5,7 @@
 #
 # For every installed kernel headers tree of a supported series (6.1, 6.12),
 # it builds and installs the module four ways and checks where the files
-# land:
+# land (and, for the newer kernels, DKMS inside their suite's chroot, below):
 #   - DKMS directly: "dkms add" of a copy of exactly the files "make
 #     dkms-install" ships, then "dkms build/install -k <release>";
 #   - "make install DESTDIR=<tmp>" and "make uninstall" (staged, no system
@@ -15,6 +15,14 @@
 # Afterwards the system must be as it was found: no source tree in /usr/src,
 # nothing registered with DKMS, no module under /lib/modules, no modprobe
 # file, no depmod output that was not there before.
+#
+# Kernels newer than the host's (Debian 13's 6.12, sid's 7.x) need their own
+# suite's gcc and dkms: for each suite in FB_PACKAGING_SUITES ("trixie sid"
+# by default; empty: none) the same dkms add/build/install/remove runs inside
+# the chroot selftests/qemu/suites.py makes and caches (under
+# $FASTBALLOON_CACHE/suites: made here if absent, which takes a few
+# minutes), against that suite's newest kernel, with that suite's dkms. The
+# chroot is left as found too.
 #
 # Needs root, dkms, make and the headers. Exit status (kselftest's): 0 all
 # passed, 1 something failed, 4 skipped (not root, no dkms, no headers, a
@@ -428,6 +436,100 @@ for kver in "${kvers[@]}"; do
 		dkms_install_ok "$kver"
 	check "$kver: make dkms-uninstall" make -C "$tmp/tree" dkms-uninstall KVER="$kver"
 	check "$kver: dkms-uninstall removed all of it" dkms_uninstall_ok "$kver"
+done
+
+# --- DKMS inside a newer suite's chroot (its gcc, its dkms) ------------------
+
+# in_root ROOT CMD...: run CMD in the chroot with /proc mounted (objtool
+# reads its limits there); unmounted again whatever happens.
+in_root() {
+	local root=$1 rc
+	shift
+	mount -t proc proc "$root/proc" || return 1
+	chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+		LC_ALL=C.UTF-8 "$@"
+	rc=$?
+	umount -l "$root/proc"
+	return $rc
+}
+
+# chroot_dkms_installed ROOT RELEASE: dkms put the module in updates/dkms
+# for RELEASE, with that vermagic, and, where the kernel itself is installed
+# in the chroot (modules.dep exists: trixie's dkms pulls in the image), depmod
+# indexed it. dkms 3.2 skips depmod for a kernel that has only its headers
+# installed (sid's chroot), and says so.
+chroot_dkms_installed() {
+	local root=$1 kver=$2 mod
+
+	mod=$(in_root "$root" sh -c "find /lib/modules/$kver/updates -name '$NAME.ko*'" | head -n 1)
+	echo "installed: ${mod:-nothing}"
+	[ -n "$mod" ] && [ "${mod#/lib/modules/"$kver"/updates/dkms/}" != "$mod" ] || return 1
+	in_root "$root" modinfo -F vermagic "$mod" | grep -q "^$kver " || return 1
+	if [ ! -e "$root/lib/modules/$kver/modules.dep" ]; then
+		echo "no modules.dep for $kver (headers only): no depmod to check"
+		return 0
+	fi
+	[ "$(in_root "$root" modinfo -k "$kver" -F filename "$NAME")" = "$mod" ]
+}
+
+# chroot_clean ROOT RELEASE [LISTING]: no trace of this test in the chroot;
+# with LISTING (/lib/modules/RELEASE before the test), what depmod added
+# there goes too.
+chroot_clean() {
+	local root=$1 kver=$2 before=${3:-} f
+
+	in_root "$root" dkms status -m "$NAME" | grep -q . &&
+		in_root "$root" dkms remove "$NAME/$version" --all >/dev/null 2>&1
+	rm -rf "$root/usr/src/$NAME-$version" "$root/var/lib/dkms/$NAME" "$root/tmp/$NAME-dkms"
+	rm -rf "$root/lib/modules/$kver/updates"
+	[ -n "$before" ] || return 0
+	for f in "$root/lib/modules/$kver"/*; do
+		grep -qxF "${f##*/}" <<<"$before" || rm -rf "$f"
+	done
+	return 0
+}
+
+chroot_as_found() {
+	local root=$1 kver=$2 before=$3 now
+
+	ls -d "$root/usr/src/$NAME-"* "$root/var/lib/dkms/$NAME" 2>/dev/null && return 1
+	now=$(ls "$root/lib/modules/$kver")
+	[ "$now" = "$before" ] || { echo "/lib/modules/$kver: $now"; return 1; }
+}
+
+for suite in ${FB_PACKAGING_SUITES-trixie sid}; do
+	if ! command -v debootstrap >/dev/null; then
+		ok "$suite: dkms in its chroot # SKIP debootstrap not installed"
+		continue
+	fi
+	if ! out=$(python3 "$SRC/selftests/qemu/suites.py" --print "$suite" 2>"$tmp/suite.log"); then
+		not_ok "$suite: its chroot (selftests/qemu/suites.py $suite)"
+		tail -n 15 "$tmp/suite.log" | sed 's/^/#   /'
+		continue
+	fi
+	read -r root kver <<<"$out"
+	if [ ! -x "$root/usr/sbin/dkms" ]; then
+		ok "$suite: dkms in its chroot # SKIP no dkms in $root"
+		continue
+	fi
+	note "$suite: $root, kernel $kver, $(in_root "$root" dkms --version)," \
+		"$(in_root "$root" gcc --version | head -n 1)"
+	chroot_clean "$root" "$kver"
+	listing=$(ls "$root/lib/modules/$kver")
+	mkdir -p "$root/tmp/$NAME-dkms"
+	copy_list "$SRC" "$files" "$root/tmp/$NAME-dkms"
+	check "$suite: dkms add $NAME/$version" in_root "$root" dkms add "/tmp/$NAME-dkms"
+	check "$suite: dkms build -k $kver" in_root "$root" \
+		dkms build -m "$NAME" -v "$version" -k "$kver" \
+		--kernelsourcedir "/usr/src/linux-headers-$kver"
+	check "$suite: dkms install -k $kver" in_root "$root" \
+		dkms install -m "$NAME" -v "$version" -k "$kver" \
+		--kernelsourcedir "/usr/src/linux-headers-$kver"
+	check "$suite: $kver: module in updates/dkms, right vermagic, depmod knows it (if installed)" \
+		chroot_dkms_installed "$root" "$kver"
+	check "$suite: dkms remove --all" in_root "$root" dkms remove "$NAME/$version" --all
+	chroot_clean "$root" "$kver" "$listing"
+	check "$suite: chroot left as found" chroot_as_found "$root" "$kver" "$listing"
 done
 
 # --- leave the system as found -----------------------------------------------

@@ -170,6 +170,21 @@ class KernelImage:
         return self.pkg.headers_dir
 
 
+def _unpack_suite_kernel(pkg, ex):
+    """A suite's kernel (kernels.SUITE_SERIES): its image package(s) were
+    downloaded into its chroot (suites.py); unpack vmlinuz and the virtio
+    modules from them into @ex."""
+    import suites
+    debs = suites.image_debs(pkg.suite)
+    if not debs:
+        raise FbError("%s: no image package in %s (suites.py --refresh %s)"
+                      % (pkg.suite, suites.debs_dir(pkg.suite), pkg.suite))
+    os.makedirs(ex)
+    for deb in debs:
+        suites.extract(pkg.suite, deb, ex, ["*/vmlinuz*",
+                                            "*/kernel/drivers/virtio/*"])
+
+
 def fetch_kernel(pkg, log=print):
     """Download and unpack @pkg (a kernels.KernelPkg) into the cache once."""
     root = os.path.join(cache_dir(), "kernels", pkg.kver)
@@ -180,22 +195,33 @@ def fetch_kernel(pkg, log=print):
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(os.path.join(root, "modules"))
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        # apt's sandbox user cannot write to root's cache: let it fall back
-        # quietly instead of printing a warning on every fetch.
-        _run(["apt-get", "download", "-q", "-o",
-              "APT::Sandbox::User=root", pkg.image], cwd=tmp,
-             stdout=subprocess.DEVNULL)
-        debs = glob.glob(os.path.join(tmp, "*.deb"))
-        if len(debs) != 1:
-            raise FbError("apt-get download %s gave %r" % (pkg.image, debs))
         ex = os.path.join(tmp, "x")
-        _run(["dpkg", "-x", debs[0], ex])
-        vmlinuz = glob.glob(os.path.join(ex, "boot", "vmlinuz-*"))
+        if getattr(pkg, "suite", None):
+            _unpack_suite_kernel(pkg, ex)
+        else:
+            # apt's sandbox user cannot write to root's cache: let it fall
+            # back quietly instead of printing a warning on every fetch.
+            _run(["apt-get", "download", "-q", "-o",
+                  "APT::Sandbox::User=root", pkg.image], cwd=tmp,
+                 stdout=subprocess.DEVNULL)
+            debs = glob.glob(os.path.join(tmp, "*.deb"))
+            if len(debs) != 1:
+                raise FbError("apt-get download %s gave %r" % (pkg.image, debs))
+            _run(["dpkg", "-x", debs[0], ex])
+        # /boot/vmlinuz-<kver> (bookworm, trixie) or, in sid's split
+        # packages, /usr/lib/modules/<kver>/vmlinuz; modules under /lib or
+        # (merged /usr) /usr/lib.
+        vmlinuz = glob.glob(os.path.join(ex, "boot", "vmlinuz-*")) + \
+            glob.glob(os.path.join(ex, "usr", "lib", "modules", pkg.kver,
+                                   "vmlinuz"))
         if len(vmlinuz) != 1:
             raise FbError("no single vmlinuz in %s" % pkg.image)
         shutil.copy(vmlinuz[0], os.path.join(root, "vmlinuz"))
         vdir = os.path.join(ex, "lib", "modules", pkg.kver, "kernel",
                             "drivers", "virtio")
+        if not os.path.isdir(vdir):
+            vdir = os.path.join(ex, "usr", "lib", "modules", pkg.kver,
+                                "kernel", "drivers", "virtio")
         for name in VIRTIO_STACK + (IN_TREE_DRIVER,):
             dst = os.path.join(root, "modules", name + ".ko")
             for ext, unpack in ((".ko", None), (".ko.xz", "xz"),
@@ -238,22 +264,31 @@ _BUILD_OUTPUT = shutil.ignore_patterns(
 
 
 def build_module(kimg, repo=REPO):
-    """Build fastballoon.ko for @kimg with W=1 in $CACHE/build/<kver>."""
+    """Build fastballoon.ko for @kimg with W=1 in $CACHE/build/<kver>, or,
+    for a suite's kernel, inside its chroot with the suite's gcc."""
     hdr = kimg.headers_dir
+    suite = getattr(kimg.pkg, "suite", None)
     if not os.path.exists(os.path.join(hdr, "Makefile")):
         raise HeadersMissing(
-            "%s is not installed: apt-get install %s" % (hdr, kimg.pkg.headers))
-    dst = os.path.join(cache_dir(), "build", kimg.kver)
-    shutil.rmtree(dst, ignore_errors=True)
-    os.makedirs(dst)
-    shutil.copy(os.path.join(repo, "Kbuild"), dst)
-    for sub in ("driver", "include"):
-        if os.path.isdir(os.path.join(repo, sub)):
-            shutil.copytree(os.path.join(repo, sub), os.path.join(dst, sub),
-                            ignore=_BUILD_OUTPUT)
-    p = _run(["make", "-C", hdr, "M=" + dst, "W=1", "-j%d" % (os.cpu_count() or 2),
-              "modules"], check=False, stdout=subprocess.PIPE,
-             stderr=subprocess.STDOUT, text=True)
+            "%s is not installed: %s" % (hdr, "suites.py --refresh " + suite
+                                         if suite else "apt-get install " +
+                                         kimg.pkg.headers))
+    if suite:
+        import suites
+        rc, out, dst = suites.build_module(suite, kimg.kver, repo)
+        p = subprocess.CompletedProcess([], rc, out)
+    else:
+        dst = os.path.join(cache_dir(), "build", kimg.kver)
+        shutil.rmtree(dst, ignore_errors=True)
+        os.makedirs(dst)
+        shutil.copy(os.path.join(repo, "Kbuild"), dst)
+        for sub in ("driver", "include"):
+            if os.path.isdir(os.path.join(repo, sub)):
+                shutil.copytree(os.path.join(repo, sub),
+                                os.path.join(dst, sub), ignore=_BUILD_OUTPUT)
+        p = _run(["make", "-C", hdr, "M=" + dst, "W=1",
+                  "-j%d" % (os.cpu_count() or 2), "modules"], check=False,
+                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     problems = [ln for ln in p.stdout.splitlines()
                 if re.search(r"(?i)\b(warning|error):|\*\*\*", ln)]
     kos = glob.glob(os.path.join(dst, "**", FB_MODULE + ".ko"), recursive=True)

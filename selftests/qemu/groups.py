@@ -20,6 +20,7 @@ Every t_* function of the test modules (TEST_MODULES) is in some group:
 a test written but not registered fails the import.
 """
 
+import t_books
 import t_core
 import t_faults
 import t_knobs
@@ -29,7 +30,7 @@ import t_reporting
 import t_stress
 
 TEST_MODULES = (t_core, t_lifecycle, t_knobs, t_pressure, t_reporting,
-                t_faults, t_stress)
+                t_books, t_faults, t_stress)
 
 # The debug kernel's build (selftests/debug), about 1.5 times over what it
 # took (measured: 707 s), and the figure for a group without debug_s.
@@ -94,6 +95,9 @@ GROUPS = [
         ("coexistence", t_lifecycle.t_coexistence),
         ("takeover_release", t_lifecycle.t_takeover_release),
     ]),
+    group("books", tests=[("balloon_books", t_books.t_balloon_books)]),
+    group("books-doo", device={"deflate-on-oom": "on"},
+          tests=[("balloon_books_doo", t_books.t_balloon_books)]),
     group("faults", debug_s=600, tests=[
         ("hot_unplug", t_faults.t_hot_unplug),
         ("rmmod_mid_inflate", t_faults.t_rmmod_mid_inflate),

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Run the fastballoon selftests in QEMU guests, on each Debian kernel.
 
-    python3 selftests/qemu/run_tests.py [--kernel 6.1|6.12|all]
+    python3 selftests/qemu/run_tests.py [--kernel 6.1|6.12|trixie|sid|all]
         [--driver fastballoon|virtio_balloon] [-k SUBSTRING] [--keep]
 
 Every test prints one "ok", "not ok" or "skip" line; the last line is
@@ -25,6 +25,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fbqemu  # noqa: E402
 import kernels  # noqa: E402
+import ciplan  # noqa: E402
 sys.path.insert(0, os.path.join(fbqemu.REPO, "selftests", "debug"))
 import debugkernel  # noqa: E402
 import groups  # noqa: E402
@@ -355,6 +356,10 @@ def main(argv=None):
                     help="minutes the whole run may take (0: no limit); "
                     "a --debug-groups group that would not finish within it "
                     "is skipped, and says so")
+    ap.add_argument("--plan", choices=["ci"],
+                    help="instead of --kernel: what make check runs on each "
+                    "kernel (ciplan.py); the groups it leaves out are "
+                    "reported as skipped, with the reason")
     ap.add_argument("--list", action="store_true", help="list tests and exit")
     args = ap.parse_args(argv)
 
@@ -378,8 +383,11 @@ def main(argv=None):
         host_tests.run_packaging(res)
     if host and args.substr in "host/balloonctl":
         host_tests.run_tool_tests(res)
-    for series in kernels.series_list(args.kernel):
-        run_kernel(res, series, args, selected)
+    if args.plan == "ci":
+        ciplan.run_ci(run_kernel, res, args, selected)
+    else:
+        for series in kernels.series_list(args.kernel):
+            run_kernel(res, series, args, selected)
     if args.debug_groups:
         run_debug_groups(res, args, selected, t0)
     print("# wall time %.0f s (driver %s)" % (time.monotonic() - t0, args.driver))

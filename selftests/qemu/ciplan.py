@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-2.0
+"""What `make check` (CI, 90 minutes from an empty cache on 2 cores) runs
+on which kernel, and what `make check-all` adds.
+
+The whole suite runs on the oldest and the newest kernel, where the
+driver's compat paths differ most (6.1: driver-side balloon books, modular
+virtio; sid's 7.x: the core's books). The two 6.12 builds (bookworm's, gcc
+12; trixie's, gcc 14) share one upstream kernel with 6.1's API where it
+matters: they get the build and the core groups. The debug kernel then
+runs the groups make check names, each only while the budget has room.
+Everything left out is reported as skipped, with the reason, group by
+group; `make check-all` runs it all (every kernel, whole suite, and the
+whole suite on the debug kernel).
+"""
+
+# The groups the 6.12 builds run in CI: the basic life of a balloon, its
+# books in the kernel's counters, and the knobs.
+CORE_GROUPS = ("default", "books", "books-doo", "tuning")
+
+# (series, groups): None is the whole suite.
+CI_PLAN = (
+    ("6.1", None),
+    ("sid", None),
+    ("6.12", CORE_GROUPS),
+    ("trixie", CORE_GROUPS),
+)
+
+
+def why_not(series, groups):
+    """A gate for run_tests.run_kernel(): why CI leaves a group out."""
+    def gate(group):
+        if groups is None or group["name"] in groups:
+            return None
+        return ("left out of CI on %s, which runs the core groups (%s) "
+                "there; make check-all runs it" % (series, ", ".join(groups)))
+    return gate
+
+
+def run_ci(run_kernel, res, args, selected):
+    """Each kernel of CI_PLAN with its groups (the build always)."""
+    for series, groups in CI_PLAN:
+        run_kernel(res, series, args, selected, why_not(series, groups))
