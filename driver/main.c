@@ -50,8 +50,17 @@ static void fb_config_changed(struct virtio_device *vdev)
 {
 	struct fb_balloon *fb = vdev->priv;
 
+	u32 target = fb_target_pages(fb);
+
 	fb_hint_config_changed(fb);
-	/* A new target from the host ends a pressure hold. */
+	/*
+	 * Only a new target ends a hold and the back-off. Hosts raise this
+	 * interrupt for other fields too (a free page hint command), and QEMU
+	 * raises it whenever it is asked for a size, the same one included.
+	 */
+	if (target == READ_ONCE(fb->host_target))
+		return;
+	WRITE_ONCE(fb->host_target, target);
 	fb_target_changed(fb);
 }
 
@@ -192,6 +201,7 @@ static int fb_probe(struct virtio_device *vdev)
 	if (err)
 		goto out_report;
 
+	fb->host_target = fb_target_pages(fb);
 	virtio_device_ready(vdev);
 	if (fb_stats_prime(fb))
 		dev_warn(&vdev->dev, "could not prime the stats queue\n");
@@ -255,6 +265,7 @@ static int fb_restore(struct virtio_device *vdev)
 	int err;
 
 	fb->hint_active = cpu_to_virtio32(vdev, VIRTIO_BALLOON_CMD_ID_STOP);
+	fb->host_target = fb_target_pages(fb);
 	err = fb_start(fb);
 	if (err)
 		return err;
