@@ -144,6 +144,30 @@ static void fb_stop(struct fb_balloon *fb)
 	fb_del_vqs(fb);
 }
 
+/*
+ * One line when the device is bound: which driver took which device, what
+ * the host negotiated and how pages go back to it. A guest where both
+ * balloon drivers are installed has no other sign of which one won.
+ */
+static void fb_log_bound(struct fb_balloon *fb)
+{
+	static const char * const names[FB_NR_FEATURES] = FB_FEATURE_NAMES;
+	struct device *parent = fb->vdev->dev.parent;
+	char feats[96];
+	unsigned int bit;
+	int len = 0;
+
+	feats[0] = '\0';
+	for (bit = 0; bit < FB_NR_FEATURES; bit++)
+		if (fb_has(fb, bit))
+			len += scnprintf(feats + len, sizeof(feats) - len, "%s%s",
+					 len ? " " : "", names[bit]);
+	dev_info(&fb->vdev->dev,
+		 "version %s bound to %s: features %s; surrender path %s\n",
+		 FB_VERSION, parent ? dev_name(parent) : "?",
+		 len ? feats : "none", fb_use_ranges(fb) ? "report" : "inflate");
+}
+
 static int fb_probe(struct virtio_device *vdev)
 {
 	struct fb_balloon *fb;
@@ -206,6 +230,7 @@ static int fb_probe(struct virtio_device *vdev)
 	if (fb_stats_prime(fb))
 		dev_warn(&vdev->dev, "could not prime the stats queue\n");
 	fb_debugfs_add(fb);
+	fb_log_bound(fb);
 	fb_queue_size_work(fb);
 	return 0;
 

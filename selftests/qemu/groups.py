@@ -61,6 +61,7 @@ GROUPS = [
         ("unbind_full", t_lifecycle.t_unbind_full),
         ("load_unload_cycle", t_lifecycle.t_load_unload_cycle),
         ("bind_unbind_cycle", t_lifecycle.t_bind_unbind_cycle),
+        ("bind_log", t_lifecycle.t_bind_log),
     ]),
     group("tuning", debug_s=450, tests=[
         ("knobs", t_knobs.t_knobs),
