@@ -272,10 +272,10 @@ enum fb_counter {
  *	negotiated MUST_TELL_HOST (no QEMU offers it), see fb_must_tell().
  * @fail_trylock: fault injection (debugfs): fb_lock(FB_TRY) fails, as if
  *	the lock were always taken.
- * @host_target: the host's num_pages when last seen: a config interrupt
- *	that leaves it alone ends no hold. Written by the config callback
- *	(the virtio core runs one at a time) and, before the device is live,
- *	by probe and restore.
+ * @config_work: reads the config space after a config interrupt.
+ * @host_target: the host's num_pages when @config_work last read it: a
+ *	config interrupt that leaves it alone ends no hold. Only @config_work
+ *	uses it, and probe and restore before the device is live.
  * @mem_nb: memory hotplug notifier (probe and remove only).
  * @mem_registered: whether @mem_nb is registered (probe and remove only).
  * @size_work: moves the balloon towards the target (freezable wq).
@@ -365,6 +365,7 @@ struct fb_balloon {
 	bool fail_host_silent;
 	bool force_must_tell;
 	bool fail_trylock;
+	struct work_struct config_work;
 	u32 host_target;
 	struct notifier_block mem_nb;
 	bool mem_registered;

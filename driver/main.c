@@ -45,23 +45,31 @@ static int __init fb_check_params(void)
 	return fb_knobs_check_params();
 }
 
+/*
+ * The config space changed: only a new target ends a hold and the back-off.
+ * Hosts raise the interrupt for other fields too (a free page hint
+ * command), and QEMU raises it whenever it is asked for a size, the same
+ * one included. Work, not the callback: config reads may sleep.
+ */
+static void fb_config_func(struct work_struct *work)
+{
+	struct fb_balloon *fb = container_of(work, struct fb_balloon,
+					     config_work);
+	u32 target = fb_target_pages(fb);
+
+	if (target == fb->host_target)
+		return;
+	fb->host_target = target;
+	fb_target_changed(fb);
+}
+
 /* Config callback, atomic context: only queue work, and not while stopping. */
 static void fb_config_changed(struct virtio_device *vdev)
 {
 	struct fb_balloon *fb = vdev->priv;
 
-	u32 target = fb_target_pages(fb);
-
 	fb_hint_config_changed(fb);
-	/*
-	 * Only a new target ends a hold and the back-off. Hosts raise this
-	 * interrupt for other fields too (a free page hint command), and QEMU
-	 * raises it whenever it is asked for a size, the same one included.
-	 */
-	if (target == READ_ONCE(fb->host_target))
-		return;
-	WRITE_ONCE(fb->host_target, target);
-	fb_target_changed(fb);
+	fb_queue_work(fb, system_freezable_wq, &fb->config_work);
 }
 
 /*
@@ -123,6 +131,7 @@ static void fb_set_stop(struct fb_balloon *fb, bool stop)
 static void fb_stop(struct fb_balloon *fb)
 {
 	fb_set_stop(fb, true);
+	cancel_work_sync(&fb->config_work);	/* it queues the size work */
 	cancel_delayed_work_sync(&fb->size_work);
 	cancel_delayed_work_sync(&fb->heal_work);
 	cancel_delayed_work_sync(&fb->floor_work);
@@ -192,6 +201,7 @@ static int fb_probe(struct virtio_device *vdev)
 	fb_pages_init(fb);
 	fb_migrate_init(fb);
 	mutex_init(&fb->report_lock);
+	INIT_WORK(&fb->config_work, fb_config_func);
 	fb_size_init(fb);
 	fb_heal_init(fb);
 	fb_floor_init(fb);
