@@ -335,9 +335,10 @@ enum fb_counter {
  * @oom_registered: whether @oom_nb is registered (probe and remove only).
  * @shrinker: gives memory back when reclaim runs short (DEFLATE_ON_OOM).
  * @pressure_hold: the guest took memory back under pressure; don't inflate
- *	again until the host sets a new target (a different num_pages). No lock: set by the pressure
- *	releases, cleared by fb_target_changed(), read by the passes between
- *	steps (WRITE_ONCE/READ_ONCE); a stale read costs one step.
+ *	again until the host sets a new target (a different num_pages). No
+ *	lock: set by the pressure releases, cleared by fb_target_changed(),
+ *	read by the passes between steps (WRITE_ONCE/READ_ONCE); a stale read
+ *	costs one step.
  * @evacuating: alloc_contig_range() runs under @lock (see fb_lock()).
  *	Written by the @lock holder, read locklessly by the OOM notifier.
  * @floor_work: gives memory back while MemAvailable is under the floor.
@@ -674,5 +675,6 @@ void fb_debugfs_remove(struct fb_balloon *fb);
 
 /* sysfs.c */
 extern const struct attribute_group fb_attr_group;
+int fb_feature_names(struct fb_balloon *fb, char *buf, size_t size);
 
 #endif /* _FASTBALLOON_H */

@@ -160,17 +160,10 @@ static void fb_stop(struct fb_balloon *fb)
  */
 static void fb_log_bound(struct fb_balloon *fb)
 {
-	static const char * const names[FB_NR_FEATURES] = FB_FEATURE_NAMES;
 	struct device *parent = fb->vdev->dev.parent;
 	char feats[96];
-	unsigned int bit;
-	int len = 0;
+	int len = fb_feature_names(fb, feats, sizeof(feats));
 
-	feats[0] = '\0';
-	for (bit = 0; bit < FB_NR_FEATURES; bit++)
-		if (fb_has(fb, bit))
-			len += scnprintf(feats + len, sizeof(feats) - len, "%s%s",
-					 len ? " " : "", names[bit]);
 	dev_info(&fb->vdev->dev,
 		 "version %s bound to %s: features %s; surrender path %s\n",
 		 FB_VERSION, parent ? dev_name(parent) : "?",

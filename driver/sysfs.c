@@ -85,23 +85,30 @@ static ssize_t last_deflate_pages_per_s_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(last_deflate_pages_per_s);
 
+/*
+ * The negotiated features' names, space-separated, into @buf of @size
+ * bytes (empty if none); returns the length. Also probe's log line.
+ */
+int fb_feature_names(struct fb_balloon *fb, char *buf, size_t size)
+{
+	static const char * const names[FB_NR_FEATURES] = FB_FEATURE_NAMES;
+	unsigned int bit;
+	int len = 0;
+
+	buf[0] = '\0';
+	for (bit = 0; bit < FB_NR_FEATURES; bit++)
+		if (fb_has(fb, bit))
+			len += scnprintf(buf + len, size - len, "%s%s",
+					 len ? " " : "", names[bit]);
+	return len;
+}
+
 static ssize_t features_show(struct device *dev,
 			     struct device_attribute *attr, char *buf)
 {
-	static const char * const names[FB_NR_FEATURES] = FB_FEATURE_NAMES;
-	struct fb_balloon *fb = fb_from_dev(dev);
-	const char *sep = "";
-	ssize_t len = 0;
-	unsigned int bit;
+	int len = fb_feature_names(fb_from_dev(dev), buf, PAGE_SIZE);
 
-	for (bit = 0; bit < FB_NR_FEATURES; bit++) {
-		if (!fb_has(fb, bit))
-			continue;
-		len += sysfs_emit_at(buf, len, "%s%s", sep, names[bit]);
-		sep = " ";
-	}
-	len += sysfs_emit_at(buf, len, "\n");
-	return len;
+	return len + sysfs_emit_at(buf, len, "\n");
 }
 static DEVICE_ATTR_RO(features);
 
