@@ -332,6 +332,18 @@ def hold_memory(c, mib):
     return finish
 
 
+DEBUGFS = "/sys/kernel/debug"
+
+
+def fb_debugfs(c):
+    """Mount debugfs if need be; the bound device's fastballoon directory
+    there (fault injection and the state file: README, "Tracing and
+    debugfs")."""
+    c.g.sh("grep -q ' %s debugfs ' /proc/mounts || mount -t debugfs none %s"
+           % (DEBUGFS, DEBUGFS))
+    return "%s/fastballoon/%s" % (DEBUGFS, c.g.sh("basename $(fb-dev)").strip())
+
+
 TRACEFS = "/sys/kernel/tracing"
 TRACE_EVENTS = ("fb_inflate", "fb_deflate", "fb_defrag", "fb_release",
                 "fb_heal")

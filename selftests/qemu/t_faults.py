@@ -17,7 +17,8 @@ import time
 
 from fbtest import (
     FULL, KIB, MIB, PAGES_PER_MIB, Skip, check, deepest_mib,
-    deflate_and_check, fastballoon_only, inflate_and_check, wait_for,
+    deflate_and_check, fastballoon_only, fb_debugfs, inflate_and_check,
+    wait_for,
 )
 
 # An rmmod or unbind that empties the balloon must be done within this,
@@ -30,9 +31,8 @@ RMMOD_BOUND_S = 20
 FREE_SLACK_MIB = 32
 # How long a guest-side watcher waits for the moment it was told to act on.
 WATCH_S = 120
-# fastballoon's fault injection lives in debugfs (README, "Tracing and
-# debugfs"); memory blocks go offline through sysfs.
-DEBUGFS = "/sys/kernel/debug"
+# fastballoon's fault injection lives in debugfs (fbtest.fb_debugfs());
+# memory blocks go offline through sysfs.
 MEMORY = "/sys/devices/system/memory"
 # Host-silence test: the module parameter, and the log line it leads to.
 HOST_TIMEOUT_MS = 3000
@@ -423,11 +423,9 @@ def t_host_silent(c):
            HOST_TIMEOUT_MS, timeout=120)
     check(c.bound() == "fastballoon", "fastballoon did not bind")
     inflate_and_check(c, 256)
-    dev = c.g.sh("basename $(fb-dev)")
-    c.g.sh("grep -q ' %s debugfs ' /proc/mounts || mount -t debugfs none %s"
-           % (DEBUGFS, DEBUGFS))
+    d = fb_debugfs(c)
     off = c.g.console_size()
-    c.g.sh("echo 1 > %s/fastballoon/%s/fail_host_silent" % (DEBUGFS, dev))
+    c.g.sh("echo 1 > %s/fail_host_silent" % d)
     c.g.set_balloon(FULL - 768 * MIB)
     t = time.monotonic()
     wait_for(lambda: DEAD_LINE in c.g.read_console(off), 30,
@@ -477,15 +475,13 @@ def t_heal_untold(c):
     c.g.sh("insmod /lib/fb/fastballoon.ko max_order=0 defrag_ms=0 "
            "heal_ms=1000 host_timeout_ms=%d" % HOST_TIMEOUT_MS, timeout=120)
     check(c.bound() == "fastballoon", "fastballoon did not bind")
-    dev = c.g.sh("basename $(fb-dev)")
-    c.g.sh("grep -q ' %s debugfs ' /proc/mounts || mount -t debugfs none %s"
-           % (DEBUGFS, DEBUGFS))
-    c.g.sh("echo 1 > %s/fastballoon/%s/force_must_tell_host" % (DEBUGFS, dev))
+    d = fb_debugfs(c)
+    c.g.sh("echo 1 > %s/force_must_tell_host" % d)
     inflate_and_check(c, 64)
     check(c.fb_attr("pages_4k") == 64 * PAGES_PER_MIB, "pages_4k %s after "
           "a 64 MiB inflate with max_order=0", c.fb_attr("pages_4k"))
     off = c.g.console_size()
-    c.g.sh("echo 1 > %s/fastballoon/%s/fail_host_silent" % (DEBUGFS, dev))
+    c.g.sh("echo 1 > %s/fail_host_silent" % d)
     c.set_knob("max_order", "9")        # healing may trade now
     wait_for(lambda: DEAD_LINE in c.g.read_console(off), 60,
              what="'%s' in the log" % DEAD_LINE)

@@ -10,8 +10,8 @@ import time
 
 from fbtest import (
     FULL, GUEST_MIB, KIB, MIB, PAGES_PER_MIB, SHRINKER_RELEASED, check,
-    deepest_mib, fastballoon_only, fb_steady, hold_memory, inflate_and_check,
-    settled_balloon, wait_for,
+    deepest_mib, fastballoon_only, fb_debugfs, fb_steady, hold_memory,
+    inflate_and_check, settled_balloon, wait_for,
 )
 
 
@@ -155,16 +155,6 @@ def t_floor(c):
                                           (held - held1) // MIB, released))
 
 
-DEBUGFS = "/sys/kernel/debug"
-
-
-def _debugfs(c):
-    """The device's debugfs directory (debugfs mounted)."""
-    c.g.sh("grep -q ' %s debugfs ' /proc/mounts || mount -t debugfs none %s"
-           % (DEBUGFS, DEBUGFS))
-    return "%s/fastballoon/%s" % (DEBUGFS, c.g.sh("basename $(fb-dev)").strip())
-
-
 def _state(c, d):
     """debugfs state as {key: value string}."""
     return dict(ln.split(": ", 1) for ln in
@@ -180,7 +170,7 @@ def t_pressure_holds(c):
     holds the balloon through QEMU asking again for the same size, and a
     different size ends the hold."""
     c.reset()
-    d = _debugfs(c)
+    d = fb_debugfs(c)
     deep = deepest_mib(c, GUEST_MIB - 300, spare=240)
     target = FULL - deep * MIB
 
