@@ -108,7 +108,7 @@ static struct fb_param fb_params[FB_NR_KNOBS] = {
 	"4 KiB pages to hold whatever the host asks; 0 follows the host"
 #define FB_DESC_max_pages	"cap on the balloon in 4 KiB pages; 0 is no cap"
 #define FB_DESC_reserve_pages \
-	"inflation never takes MemAvailable below this many 4 KiB pages; 0 is none (in-tree behaviour); FB_KNOB_AUTO: 2 x the zones' high watermarks + RAM/64 + 16 MiB, computed when the device binds"
+	"inflation never takes MemAvailable below this many 4 KiB pages; 0 is none (in-tree behaviour); FB_KNOB_AUTO: the zones' high watermarks + RAM/64 + 16 MiB, computed when the device binds"
 #define FB_DESC_floor_pages \
 	"keep MemAvailable above this many 4 KiB pages: inflation stops a band (1/32, at least 2 MiB) above it, deflate restores it; 0 is none"
 #define FB_DESC_inflate_limit_pages_per_s \

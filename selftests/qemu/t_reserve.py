@@ -26,8 +26,6 @@ BAND_BELOW_MIB, BAND_ABOVE_MIB = 8, 24
 
 def _state(c):
     """fastballoon's debugfs state file as {key: int or str}."""
-    c.g.sh("mountpoint -q /sys/kernel/debug || "
-           "mount -t debugfs none /sys/kernel/debug")
     out = c.g.sh("cat /sys/kernel/debug/fastballoon/$(basename $(fb-dev))"
                  "/state")
     st = {}
@@ -35,6 +33,12 @@ def _state(c):
         k, _, v = ln.partition(": ")
         st[k] = int(v) if v.lstrip("-").isdigit() else v
     return st
+
+
+def _wmark_mib(c):
+    """The zones' high watermarks, summed, as /proc/zoneinfo has them."""
+    out = c.g.sh("grep -E '^ +high ' /proc/zoneinfo")
+    return sum(int(ln.split()[1]) for ln in out.splitlines()) * 4 // KIB
 
 
 def _avail_mib(c):
@@ -100,6 +104,8 @@ def t_greedy_host(c):
     check(fb1["actual_pages"] >= fb0["actual_pages"] - 4 * PAGES_PER_MIB,
           "the balloon shrank from %d to %d pages", fb0["actual_pages"],
           fb1["actual_pages"])
+    c.note.append("RAM %d MiB, high watermarks %d MiB" % (
+        fb["ram_pages"] // PAGES_PER_MIB, _wmark_mib(c)))
     c.note.append("reserve %d MiB: balloon %d MiB in %.0f s, MemAvailable "
                   "%d MiB (lowest %d); %d rounds in %d s, slowest %.1f s" % (
                       reserve_mib, (FULL - guest) // MIB, took, avail, low,
