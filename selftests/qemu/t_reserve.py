@@ -72,23 +72,16 @@ def t_greedy_host(c):
     (the runner: no panic, no WARN).  Today's driver leaves the guest dead
     within about 37 s."""
     c.reset()
-    fb = c.fb()
-    reserve = fb["reserve_pages"]
-    check(reserve == fb["reserve_auto_pages"] and reserve > 0,
-          "reserve_pages %d, reserve_auto_pages %d", reserve,
-          fb["reserve_auto_pages"])
-    reserve_mib = reserve // PAGES_PER_MIB
-    kills0 = _oom_kills(c)
+    # Read one by one: the driver before the reserve has neither file, and
+    # shows what this test is about before the checks that need them.
+    reserve = c.fb_attr("reserve_pages")
+    auto = c.fb_attr("reserve_auto_pages")
+    kills0, wmark = _oom_kills(c), _wmark_mib(c)
     t0 = time.monotonic()
     c.g.set_balloon(GREEDY_LEFT_MIB * MIB)
     guest = settled_balloon(c, timeout=180)
     took = time.monotonic() - t0
-    fb0 = c.fb()
-    avail = _avail_mib(c)
-    check(guest > GREEDY_LEFT_MIB * MIB, "the balloon met the greedy target")
-    check(reserve_mib - BAND_BELOW_MIB <= avail <= reserve_mib +
-          BAND_ABOVE_MIB, "MemAvailable %d MiB with the balloon at rest, "
-          "reserve %d MiB", avail, reserve_mib)
+    fb0, avail = c.fb(), _avail_mib(c)
     t1, slowest, low, rounds = time.monotonic(), 0.0, avail, 0
     while time.monotonic() - t1 < ALIVE_S:
         slowest = max(slowest, _responsive(c))
@@ -96,20 +89,26 @@ def t_greedy_host(c):
         rounds += 1
         time.sleep(2)
     fb1 = c.fb()
+    c.note.append("high watermarks %d MiB, reserve %s pages: balloon %d MiB "
+                  "in %.0f s, MemAvailable %d MiB (lowest %d); %d rounds in "
+                  "%d s, slowest %.1f s" % (
+                      wmark, reserve, (FULL - guest) // MIB, took, avail, low,
+                      rounds, ALIVE_S, slowest))
     check(_oom_kills(c) == kills0, "oom_kill went %d -> %d", kills0,
           _oom_kills(c))
+    check(reserve and reserve == auto, "reserve_pages %s, reserve_auto_pages "
+          "%s", reserve, auto)
+    reserve_mib = reserve // PAGES_PER_MIB
+    check(guest > GREEDY_LEFT_MIB * MIB, "the balloon met the greedy target")
+    check(reserve_mib - BAND_BELOW_MIB <= avail <= reserve_mib +
+          BAND_ABOVE_MIB, "MemAvailable %d MiB with the balloon at rest, "
+          "reserve %d MiB", avail, reserve_mib)
     check(fb1["alloc_failures_total"] == fb0["alloc_failures_total"],
           "%d inflate passes failed to allocate with the reserve reached",
           fb1["alloc_failures_total"] - fb0["alloc_failures_total"])
     check(fb1["actual_pages"] >= fb0["actual_pages"] - 4 * PAGES_PER_MIB,
           "the balloon shrank from %d to %d pages", fb0["actual_pages"],
           fb1["actual_pages"])
-    c.note.append("RAM %d MiB, high watermarks %d MiB" % (
-        fb["ram_pages"] // PAGES_PER_MIB, _wmark_mib(c)))
-    c.note.append("reserve %d MiB: balloon %d MiB in %.0f s, MemAvailable "
-                  "%d MiB (lowest %d); %d rounds in %d s, slowest %.1f s" % (
-                      reserve_mib, (FULL - guest) // MIB, took, avail, low,
-                      rounds, ALIVE_S, slowest))
     c.g.set_balloon(FULL)
     c.g.wait_balloon(FULL, timeout=120)
 
@@ -141,7 +140,9 @@ def t_greedy_reserve0(c):
     balloon stops above the default reserve with the guest intact, i.e.
     when 0 does not mean "no reserve"."""
     c.reset()
-    auto_mib = c.fb()["reserve_auto_pages"] // PAGES_PER_MIB
+    auto = c.fb_attr("reserve_auto_pages")
+    check(auto, "no reserve_auto_pages: a driver without the reserve")
+    auto_mib = auto // PAGES_PER_MIB
     kills0 = _oom_kills(c)
     c.set_knob("reserve", 0)
     check(c.knob("reserve") == "0", "reserve_pages reads %s", c.knob("reserve"))
