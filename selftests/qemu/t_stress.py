@@ -396,8 +396,8 @@ def t_stress_sysfs_fuzz(c):
                  timeout=600)
     m = re.search(r"# writes=(\d+) wrong=(\d+) attributes=(\d+)", out)
     check(m, "fb_sysfs_fuzz printed no summary:\n%s", _last_lines(out, 5))
-    # "auto": the pages reserve_auto_pages says
-    defaults = [(k, c.knob("reserve_auto") if v == "auto" else v)
+    # the reserve's "auto": the pages reserve_auto_pages says
+    defaults = [(k, c.knob("reserve_auto") if k == "reserve" else v)
                 for k, v in KNOB_DEFAULTS]
     for key, val in defaults:
         c.set_knob(key, val)
