@@ -76,8 +76,10 @@ DKMS_FILES := Kbuild Makefile dkms.conf fastballoon.conf \
 # whose installation runs depmod on the target.
 DEPMOD = $(if $(DESTDIR),@echo "DESTDIR set: not running depmod",depmod -a $(KVER))
 
-.PHONY: all modules tools clean install uninstall dkms-files version dkms-install \
-	dkms-uninstall deps check check-all check-debug bench bench-unmet check-packaging demo
+.PHONY: all modules tools clean install uninstall install-tool uninstall-tool \
+	dkms-files version dkms-install \
+	dkms-uninstall deps check check-all check-debug bench bench-unmet \
+	check-packaging demo
 
 all: modules $(TOOLS)
 
@@ -101,9 +103,23 @@ ifneq ($(TOOLS),)
 	$(MAKE) -C tools clean
 endif
 
-install: all
-	install -D -m 0644 $(MODULE) $(DESTDIR)$(MODDIR)/fastballoon.ko
-	install -D -m 0644 fastballoon.conf $(DESTDIR)$(MODPROBE_D)/fastballoon.conf
+# One install method per system: "make install" puts the module in updates/,
+# DKMS in updates/dkms/. With both, DKMS will not replace the first copy (and
+# says so only in "dkms status"), and either uninstall leaves the other's
+# module loaded at boot without the modprobe file. So each refuses while the
+# other is in place (not when staging with DESTDIR).
+dkms_has = command -v dkms >/dev/null && dkms status -m fastballoon 2>/dev/null | \
+	grep -F ", $(KVER)," | grep -q installed
+not_by_dkms = if [ -z "$(DESTDIR)" ] && { $(dkms_has); }; then \
+	echo "fastballoon is installed by DKMS for $(KVER):" \
+		"run 'make dkms-uninstall' first" >&2; exit 1; fi
+not_by_make = found=$$(ls /lib/modules/*/updates/fastballoon.ko 2>/dev/null); \
+	if [ -n "$$found" ]; then \
+		echo "fastballoon is installed by 'make install' ($$found):" \
+			"run 'make uninstall KVER=<release>' for each first" >&2; \
+		exit 1; fi
+
+install-tool:
 ifneq ($(TOOLS),)
 	install -D -m 0755 tools/balloonctl $(DESTDIR)$(SBINDIR)/balloonctl
 	install -d $(DESTDIR)$(MANDIR)/man8
@@ -111,12 +127,31 @@ ifneq ($(TOOLS),)
 		>$(DESTDIR)$(MANDIR)/man8/balloonctl.8
 	chmod 0644 $(DESTDIR)$(MANDIR)/man8/balloonctl.8
 endif
+
+uninstall-tool:
+	rm -f $(DESTDIR)$(SBINDIR)/balloonctl $(DESTDIR)$(MANDIR)/man8/balloonctl.8
+
+# The installed module is stripped of debug info (the build keeps it, for
+# gdb and crash), and signed when SIGN_KEY and SIGN_CERT name a key pair,
+# e.g. DKMS's Machine Owner Key: SIGN_KEY=/var/lib/dkms/mok.key
+# SIGN_CERT=/var/lib/dkms/mok.pub (see "Secure Boot" in the README).
+SIGN_FILE ?= $(KDIR)/scripts/sign-file
+
+install: all
+	@$(not_by_dkms)
+	install -D -m 0644 $(MODULE) $(DESTDIR)$(MODDIR)/fastballoon.ko
+	strip --strip-debug $(DESTDIR)$(MODDIR)/fastballoon.ko
+	$(if $(SIGN_KEY),$(SIGN_FILE) sha256 $(SIGN_KEY) $(SIGN_CERT) \
+		$(DESTDIR)$(MODDIR)/fastballoon.ko)
+	install -D -m 0644 fastballoon.conf $(DESTDIR)$(MODPROBE_D)/fastballoon.conf
+	$(MAKE) install-tool
 	$(DEPMOD)
 
 uninstall:
+	@$(not_by_dkms)
 	rm -f $(DESTDIR)$(MODDIR)/fastballoon.ko
 	rm -f $(DESTDIR)$(MODPROBE_D)/fastballoon.conf
-	rm -f $(DESTDIR)$(SBINDIR)/balloonctl $(DESTDIR)$(MANDIR)/man8/balloonctl.8
+	$(MAKE) uninstall-tool
 	$(DEPMOD)
 
 dkms-files:
@@ -128,7 +163,8 @@ version:
 # The modprobe file is system configuration, not part of a per-kernel build,
 # so it is installed here once rather than from a DKMS per-kernel hook
 # (POST_REMOVE would delete it while other kernels still have the module).
-dkms-install:
+dkms-install: $(TOOLS)
+	@$(not_by_make)
 	@if dkms status -m fastballoon -v $(VERSION) | grep -q .; then \
 		dkms remove fastballoon/$(VERSION) --all; fi
 	rm -rf $(DKMS_DIR)
@@ -138,12 +174,14 @@ dkms-install:
 	dkms build -m fastballoon -v $(VERSION) -k $(KVER)
 	dkms install -m fastballoon -v $(VERSION) -k $(KVER)
 	install -D -m 0644 fastballoon.conf $(MODPROBE_D)/fastballoon.conf
+	$(MAKE) install-tool
 
 dkms-uninstall:
 	@if dkms status -m fastballoon -v $(VERSION) | grep -q .; then \
 		dkms remove fastballoon/$(VERSION) --all; fi
 	rm -rf $(DKMS_DIR)
 	rm -f $(MODPROBE_D)/fastballoon.conf
+	$(MAKE) uninstall-tool
 
 # Both runners take one series per --kernel (default: all), so KERNELS="6.1
 # 6.12" means one run per kernel; all run, and the target fails if any did.

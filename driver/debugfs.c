@@ -64,6 +64,7 @@ static int fb_state_show(struct seq_file *m, void *unused)
 	seq_printf(m, "heal_busy: %lu\n", d->heal_busy);
 	seq_printf(m, "defrag_no_room: %lu\n", d->defrag_no_room);
 	seq_printf(m, "oom_gave_up: %lu\n", d->oom_gave_up);
+	seq_printf(m, "trylock_busy: %lu\n", d->trylock_busy);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(fb_state);
@@ -90,6 +91,8 @@ void fb_debugfs_add(struct fb_balloon *fb)
 			    &fb->fail_host_silent);
 	debugfs_create_bool("force_must_tell_host", 0600, fb->debugfs,
 			    &fb->force_must_tell);
+	debugfs_create_bool("fail_trylock", 0600, fb->debugfs,
+			    &fb->fail_trylock);
 }
 
 void fb_debugfs_remove(struct fb_balloon *fb)

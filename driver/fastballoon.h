@@ -158,6 +158,8 @@ enum fb_release_reason {
  * @defrag_no_room: evacuations not tried, too little free memory to move to.
  * @oom_gave_up: OOM notifier calls that found the lock held by an
  *	evacuation, or held too long.
+ * @trylock_busy: fb_lock(FB_TRY) calls that found the lock taken (the
+ *	shrinker, healing, migration), or failed by @fail_trylock.
  */
 struct fb_debug {
 	unsigned long blocks_free;
@@ -172,6 +174,7 @@ struct fb_debug {
 	unsigned long heal_busy;
 	unsigned long defrag_no_room;
 	unsigned long oom_gave_up;
+	unsigned long trylock_busy;
 };
 
 /**
@@ -282,6 +285,12 @@ enum fb_counter {
  * @fail_host_silent: fault injection (debugfs): ignore the host's answers.
  * @force_must_tell: fault injection (debugfs): act as if the host had
  *	negotiated MUST_TELL_HOST (no QEMU offers it), see fb_must_tell().
+ * @fail_trylock: fault injection (debugfs): fb_lock(FB_TRY) fails, as if
+ *	the lock were always taken.
+ * @config_work: reads the config space after a config interrupt.
+ * @host_target: the host's num_pages when @config_work last read it: a
+ *	config interrupt that leaves it alone ends no hold. Only @config_work
+ *	uses it, and probe and restore before the device is live.
  * @mem_nb: memory hotplug notifier (probe and remove only).
  * @mem_registered: whether @mem_nb is registered (probe and remove only).
  * @size_work: moves the balloon towards the target (freezable wq).
@@ -347,7 +356,7 @@ enum fb_counter {
  * @oom_registered: whether @oom_nb is registered (probe and remove only).
  * @shrinker: gives memory back when reclaim runs short (DEFLATE_ON_OOM).
  * @pressure_hold: the guest took memory back under pressure; don't inflate
- *	again until the host sets a new target. No lock: set by the pressure
+ *	again until the host sets a new target (a different num_pages). No lock: set by the pressure
  *	releases, cleared by fb_target_changed(), read by the passes between
  *	steps (WRITE_ONCE/READ_ONCE); a stale read costs one step.
  * @evacuating: alloc_contig_range() runs under @lock (see fb_lock()).
@@ -376,6 +385,9 @@ struct fb_balloon {
 	unsigned long host_timeout;
 	bool fail_host_silent;
 	bool force_must_tell;
+	bool fail_trylock;
+	struct work_struct config_work;
+	u32 host_target;
 	struct notifier_block mem_nb;
 	bool mem_registered;
 	struct delayed_work size_work;

@@ -45,14 +45,31 @@ static int __init fb_check_params(void)
 	return fb_knobs_check_params();
 }
 
+/*
+ * The config space changed: only a new target ends a hold and the back-off.
+ * Hosts raise the interrupt for other fields too (a free page hint
+ * command), and QEMU raises it whenever it is asked for a size, the same
+ * one included. Work, not the callback: config reads may sleep.
+ */
+static void fb_config_func(struct work_struct *work)
+{
+	struct fb_balloon *fb = container_of(work, struct fb_balloon,
+					     config_work);
+	u32 target = fb_target_pages(fb);
+
+	if (target == fb->host_target)
+		return;
+	fb->host_target = target;
+	fb_target_changed(fb);
+}
+
 /* Config callback, atomic context: only queue work, and not while stopping. */
 static void fb_config_changed(struct virtio_device *vdev)
 {
 	struct fb_balloon *fb = vdev->priv;
 
 	fb_hint_config_changed(fb);
-	/* A new target from the host ends a pressure hold. */
-	fb_target_changed(fb);
+	fb_queue_work(fb, system_freezable_wq, &fb->config_work);
 }
 
 /*
@@ -114,6 +131,7 @@ static void fb_set_stop(struct fb_balloon *fb, bool stop)
 static void fb_stop(struct fb_balloon *fb)
 {
 	fb_set_stop(fb, true);
+	cancel_work_sync(&fb->config_work);	/* it queues the size work */
 	cancel_delayed_work_sync(&fb->size_work);
 	cancel_delayed_work_sync(&fb->heal_work);
 	cancel_delayed_work_sync(&fb->floor_work);
@@ -133,6 +151,30 @@ static void fb_stop(struct fb_balloon *fb)
 	fb_release_all_untold(fb);
 	fb_reclaim_bufs(fb);
 	fb_del_vqs(fb);
+}
+
+/*
+ * One line when the device is bound: which driver took which device, what
+ * the host negotiated and how pages go back to it. A guest where both
+ * balloon drivers are installed has no other sign of which one won.
+ */
+static void fb_log_bound(struct fb_balloon *fb)
+{
+	static const char * const names[FB_NR_FEATURES] = FB_FEATURE_NAMES;
+	struct device *parent = fb->vdev->dev.parent;
+	char feats[96];
+	unsigned int bit;
+	int len = 0;
+
+	feats[0] = '\0';
+	for (bit = 0; bit < FB_NR_FEATURES; bit++)
+		if (fb_has(fb, bit))
+			len += scnprintf(feats + len, sizeof(feats) - len, "%s%s",
+					 len ? " " : "", names[bit]);
+	dev_info(&fb->vdev->dev,
+		 "version %s bound to %s: features %s; surrender path %s\n",
+		 FB_VERSION, parent ? dev_name(parent) : "?",
+		 len ? feats : "none", fb_use_ranges(fb) ? "report" : "inflate");
 }
 
 static int fb_probe(struct virtio_device *vdev)
@@ -160,6 +202,7 @@ static int fb_probe(struct virtio_device *vdev)
 	fb_pages_init(fb);
 	fb_migrate_init(fb);
 	mutex_init(&fb->report_lock);
+	INIT_WORK(&fb->config_work, fb_config_func);
 	fb_size_init(fb);
 	fb_heal_init(fb);
 	fb_floor_init(fb);
@@ -193,10 +236,12 @@ static int fb_probe(struct virtio_device *vdev)
 	if (err)
 		goto out_report;
 
+	fb->host_target = fb_target_pages(fb);
 	virtio_device_ready(vdev);
 	if (fb_stats_prime(fb))
 		dev_warn(&vdev->dev, "could not prime the stats queue\n");
 	fb_debugfs_add(fb);
+	fb_log_bound(fb);
 	fb_queue_size_work(fb);
 	return 0;
 
@@ -256,6 +301,7 @@ static int fb_restore(struct virtio_device *vdev)
 	int err;
 
 	fb->hint_active = cpu_to_virtio32(vdev, VIRTIO_BALLOON_CMD_ID_STOP);
+	fb->host_target = fb_target_pages(fb);
 	err = fb_start(fb);
 	if (err)
 		return err;

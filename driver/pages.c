@@ -54,7 +54,10 @@ bool fb_lock(struct fb_balloon *fb, enum fb_wait wait)
 		mutex_lock(&fb->lock);
 		return true;
 	case FB_TRY:
-		return mutex_trylock(&fb->lock);
+		if (!READ_ONCE(fb->fail_trylock) && mutex_trylock(&fb->lock))
+			return true;
+		fb->dbg.trylock_busy++;
+		return false;
 	case FB_WAIT_OOM:
 	case FB_WAIT_OFFLINE:
 		break;

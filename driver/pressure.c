@@ -30,8 +30,9 @@
  * The shrinker leaves the balloon alone while there is plenty of memory
  * left: dropping page cache is not a reason to deflate (that is why the
  * in-tree driver moved away from a shrinker).
- * After any release we stop re-inflating until the host sets a new target,
- * or the balloon and the allocator would fight.
+ * After any release that gave memory back we stop re-inflating until the
+ * host sets a new target, or the balloon and the allocator would fight; a
+ * release that found the balloon busy and gave nothing holds nothing.
  */
 #include <linux/mm.h>
 #include <linux/mmzone.h>
@@ -50,8 +51,9 @@
 
 /*
  * Give memory back on the guest's own account, blocks first. After an OOM
- * or shrinker release the balloon stays put until the host sets a new
- * target; the floor sets its own, timed hold (fb_floor_func()).
+ * or shrinker release that gave anything back, the balloon stays put until
+ * the host sets a new target; the floor sets its own, timed hold
+ * (fb_floor_func()).
  */
 static unsigned long fb_pressure_release(struct fb_balloon *fb,
 					 unsigned long nr,
@@ -68,9 +70,14 @@ static unsigned long fb_pressure_release(struct fb_balloon *fb,
 	/* fb_trace.h prints the reasons by these numbers. */
 	BUILD_BUG_ON(FB_REL_OOM != 0 || FB_REL_SHRINKER != 1 ||
 		     FB_REL_FLOOR != 2);
-	if (why != FB_REL_FLOOR)
-		WRITE_ONCE(fb->pressure_hold, true);
 	got = fb_give_back(fb, nr, true, wait);
+	/*
+	 * Hold only when memory was given back, not when the lock was busy or
+	 * the balloon empty. Set after the pass: an inflate step that slips in
+	 * meanwhile sees the hold at its next step (fb_inflate()).
+	 */
+	if (got && why != FB_REL_FLOOR)
+		WRITE_ONCE(fb->pressure_hold, true);
 	fb_count(fb, cnt[why], got);
 	trace_fb_release(fb->vdev->index, why, nr, got);
 	return got;

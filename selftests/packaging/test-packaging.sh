@@ -250,11 +250,63 @@ live_install_ok() {
 	[ "$(modinfo -k "$kver" -F filename "$NAME")" = "$mod" ] ||
 		{ echo "depmod did not index $mod"; return 1; }
 	cmp "$SRC/$NAME.conf" "$MODPROBE_FILE" || return 1
-	if [ -f "$tmp/tree/tools/Makefile" ]; then
-		for f in "${TOOL_FILES[@]}"; do
-			[ -f "$f" ] || { echo "no $f"; return 1; }
-		done
+	tool_installed
+}
+
+# balloonctl and its man page, where "make install" puts them by default.
+tool_installed() {
+	local f
+
+	[ -f "$tmp/tree/tools/Makefile" ] || return 0
+	for f in "${TOOL_FILES[@]}"; do
+		[ -f "$f" ] || { echo "no $f"; return 1; }
+	done
+	"${TOOL_FILES[0]}" --version || { echo "${TOOL_FILES[0]} --version failed"; return 1; }
+}
+
+# stripped FILE: no debug info in FILE; the build's module has it.
+stripped() {
+	readelf -S --wide "$1" >"$tmp/sections" || return 1
+	! grep -q '\.debug_info' "$tmp/sections" ||
+		{ echo "$1 has .debug_info"; return 1; }
+	readelf -S --wide "$tmp/tree/driver/$NAME.ko" | grep -q '\.debug_info' ||
+		{ echo "the built module has no .debug_info either"; return 1; }
+	ls -l "$1" "$tmp/tree/driver/$NAME.ko"
+}
+
+# signed_by FILE SIGNER: modinfo names SIGNER and sha256.
+signed_by() {
+	local signer hash
+
+	signer=$(modinfo -F signer "$1") && hash=$(modinfo -F sig_hashalgo "$1") ||
+		return 1
+	echo "signer=$signer sig_hashalgo=$hash"
+	[ "$signer" = "$2" ] && [ "$hash" = sha256 ]
+}
+
+# What make install left, and nothing of DKMS's.
+only_make_install() {
+	dkms_unregistered || { echo "registered with DKMS"; return 1; }
+	[ ! -e "/usr/src/$NAME-$version" ] || { echo "/usr/src/$NAME-$version made"; return 1; }
+	live_install_ok "$1"
+}
+
+# What make dkms-install left, and nothing of make install's.
+only_dkms() {
+	[ ! -e "/lib/modules/$1/updates/$NAME.ko" ] || { echo "updates/$NAME.ko made"; return 1; }
+	dkms_install_ok "$1"
+}
+
+# refuses WHAT COMMAND...: COMMAND fails and says WHAT on stderr.
+refuses() {
+	local what=$1 out
+
+	shift
+	if out=$("$@" 2>&1); then
+		echo "$* succeeded:"; echo "$out"; return 1
 	fi
+	echo "$out"
+	grep -qF "$what" <<<"$out" || { echo "no '$what' in its output"; return 1; }
 }
 
 live_uninstall_ok() {
@@ -274,14 +326,18 @@ dkms_install_ok() {
 
 	[ -d "/usr/src/$NAME-$version" ] || { echo "no /usr/src/$NAME-$version"; return 1; }
 	cmp "$SRC/$NAME.conf" "$MODPROBE_FILE" || return 1
+	tool_installed || return 1
 	dkms_module_installed "$kver"
 }
 
 dkms_uninstall_ok() {
-	local kver=$1
+	local kver=$1 f
 
 	[ ! -e "/usr/src/$NAME-$version" ] || { echo "/usr/src/$NAME-$version left"; return 1; }
 	[ ! -e "$MODPROBE_FILE" ] || { echo "$MODPROBE_FILE left"; return 1; }
+	for f in "${TOOL_FILES[@]}"; do
+		[ ! -e "$f" ] || { echo "$f left"; return 1; }
+	done
 	dkms_unregistered || { echo "still registered with dkms"; return 1; }
 	nothing_installed "$kver"
 }
@@ -407,10 +463,31 @@ for kver in "${kvers[@]}"; do
 		make -C "$tmp/tree" install KDIR="$hdr" DESTDIR="$dest" PREFIX=/usr
 	check "$kver: staged install has exactly the expected files" \
 		staged_install_ok "$dest" "$kver"
+	check "$kver: the installed module is stripped, the built one is not" \
+		stripped "$dest/lib/modules/$kver/updates/$NAME.ko"
 	check "$kver: make uninstall DESTDIR" \
 		make -C "$tmp/tree" uninstall KDIR="$hdr" DESTDIR="$dest" PREFIX=/usr
 	check "$kver: staged uninstall removed every file" empty_tree "$dest"
 done
+
+# --- make install SIGN_KEY= SIGN_CERT= signs (a throwaway key) --------------
+
+kver=${kvers[0]}
+hdr=${hdr_of[$kver]}
+dest=$tmp/dest-signed
+if command -v openssl >/dev/null; then
+	check "a throwaway signing key" openssl req -new -x509 -newkey rsa:2048 \
+		-nodes -days 1 -subj "/CN=fastballoon packaging test" \
+		-keyout "$tmp/sign.key" -outform DER -out "$tmp/sign.der"
+	check "$kver: make install SIGN_KEY SIGN_CERT" \
+		make -C "$tmp/tree" install KDIR="$hdr" DESTDIR="$dest" PREFIX=/usr \
+		SIGN_KEY="$tmp/sign.key" SIGN_CERT="$tmp/sign.der"
+	check "$kver: the installed module is signed by that key, sha256" \
+		signed_by "$dest/lib/modules/$kver/updates/$NAME.ko" \
+		"fastballoon packaging test"
+else
+	ok "make install SIGN_KEY # SKIP no openssl"
+fi
 
 # --- make install / uninstall on the live system (runs depmod) -------------
 
@@ -437,6 +514,37 @@ for kver in "${kvers[@]}"; do
 	check "$kver: make dkms-uninstall" make -C "$tmp/tree" dkms-uninstall KVER="$kver"
 	check "$kver: dkms-uninstall removed all of it" dkms_uninstall_ok "$kver"
 done
+
+# --- the two install methods refuse to mix (one kernel is enough) -----------
+# With both, DKMS would not replace make install's module ("Diff between
+# built and installed module" in dkms status only, exit 0), and either
+# uninstall would leave the other's module without the modprobe file.
+
+kver=
+for k in "${kvers[@]}"; do
+	[ -e "/lib/modules/$k/build/Makefile" ] && { kver=$k; break; }
+done
+if [ -n "$kver" ]; then
+	hdr=${hdr_of[$kver]}
+	check "$kver: make install" make -C "$tmp/tree" install KDIR="$hdr"
+	check "$kver: then make dkms-install refuses, naming make install" \
+		refuses "installed by 'make install'" \
+		make -C "$tmp/tree" dkms-install KVER="$kver"
+	check "$kver: and changed nothing: DKMS has nothing, make install's module stays" \
+		only_make_install "$kver"
+	check "$kver: make uninstall" make -C "$tmp/tree" uninstall KDIR="$hdr"
+	check "$kver: make dkms-install" make -C "$tmp/tree" dkms-install KVER="$kver"
+	check "$kver: then make install refuses, naming DKMS" \
+		refuses "installed by DKMS" make -C "$tmp/tree" install KDIR="$hdr"
+	check "$kver: and make uninstall refuses too" \
+		refuses "installed by DKMS" make -C "$tmp/tree" uninstall KDIR="$hdr"
+	check "$kver: and changed nothing: the DKMS install is whole" \
+		only_dkms "$kver"
+	check "$kver: make dkms-uninstall" make -C "$tmp/tree" dkms-uninstall KVER="$kver"
+	check "$kver: dkms-uninstall removed all of it" dkms_uninstall_ok "$kver"
+else
+	ok "install methods refuse to mix # SKIP no kernel with /lib/modules/<release>/build"
+fi
 
 # --- DKMS inside a newer suite's chroot (its gcc, its dkms) ------------------
 

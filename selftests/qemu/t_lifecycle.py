@@ -7,6 +7,7 @@ Groups "default" and "coexist" (groups.py).
 """
 
 import json
+import re
 
 from fbtest import (
     FB_ATTRS, FULL, Fail, KIB, MIB, PAGES_PER_MIB, Skip, check,
@@ -74,6 +75,34 @@ def t_load_unload_cycle(c):
 def t_bind_unbind_cycle(c):
     """unbind/bind 10 times with a 64 MiB balloon, cleanly."""
     _cycle(c, c.unbind, lambda: c.bind(c.driver))
+
+
+BOUND_LINE = re.compile(r"fastballoon (virtio\d+): version (\S+) bound to "
+                        r"(\S+): features ([^;]*); surrender path (\w+)")
+
+
+@fastballoon_only
+def t_bind_log(c):
+    """Binding logs one line: the driver, the device and its parent, the
+    version, the negotiated features and the surrender path, each as sysfs
+    shows it."""
+    c.reset()
+    off = c.g.console_size()
+    c.unbind()
+    c.bind("fastballoon")
+    check(c.bound() == "fastballoon", "fastballoon did not bind")
+    lines = BOUND_LINE.findall(c.g.read_console(off))
+    check(len(lines) == 1, "%d 'fastballoon virtioN: version ... bound to' "
+          "lines in the log for one bind", len(lines))
+    dev, ver, parent, feats, path = lines[0]
+    want = (c.g.sh("basename $(fb-dev)"),
+            c.g.sh("cat /sys/module/fastballoon/version"),
+            c.g.sh("basename $(readlink -f $(fb-dev)/..)"),
+            c.g.sh("cat $(fb-dev)/fastballoon/features") or "none",
+            c.g.sh("cat $(fb-dev)/fastballoon/surrender_path_active"))
+    check((dev, ver, parent, feats, path) == want, "the log says %s, sysfs %s",
+          lines[0], want)
+    c.note.append("%s: features %s; path %s" % (dev, feats, path))
 
 
 @fastballoon_only

@@ -153,3 +153,90 @@ def t_floor(c):
     c.note.append("held %d MiB at MemAvailable %d MiB; gave back %d MiB "
                   "(%d pages counted)" % (held // MIB, avail,
                                           (held - held1) // MIB, released))
+
+
+DEBUGFS = "/sys/kernel/debug"
+
+
+def _debugfs(c):
+    """The device's debugfs directory (debugfs mounted)."""
+    c.g.sh("grep -q ' %s debugfs ' /proc/mounts || mount -t debugfs none %s"
+           % (DEBUGFS, DEBUGFS))
+    return "%s/fastballoon/%s" % (DEBUGFS, c.g.sh("basename $(fb-dev)").strip())
+
+
+def _state(c, d):
+    """debugfs state as {key: value string}."""
+    return dict(ln.split(": ", 1) for ln in
+                c.g.sh("cat %s/state" % d).splitlines() if ": " in ln)
+
+
+@fastballoon_only
+def t_pressure_holds(c):
+    """A pressure hold begins only when memory was given back and ends only
+    on a new target: the shrinker finding the balloon lock taken (debugfs
+    fail_trylock) while memory is low starts no hold, so a paused inflate
+    goes on when its rate limit is lifted; a release that gave memory back
+    holds the balloon through QEMU asking again for the same size, and a
+    different size ends the hold."""
+    c.reset()
+    d = _debugfs(c)
+    deep = deepest_mib(c, GUEST_MIB - 300, spare=240)
+    target = FULL - deep * MIB
+
+    # 1. Nothing given back, no hold.  The balloon creeps towards the
+    # target at one page a second, 64 MiB short of it.
+    inflate_and_check(c, deep - 64, memtotal_drops=False, timeout=300)
+    shr0 = c.fb_attr(SHRINKER_RELEASED)
+    limit0 = c.knob("inflate_limit")
+    c.set_knob("inflate_limit", 1)
+    c.g.set_balloon(target)
+    # Memory low for the shrinker (under 1/32 of RAM available), with room
+    # to spare above the watermarks: no OOM, no reclaim of its own.
+    avail = c.meminfo()["MemAvailable"] // KIB
+    low = c.meminfo()["MemTotal"] // KIB // 32
+    finish = hold_memory(c, avail - low // 2)
+    try:
+        busy0 = int(_state(c, d)["trylock_busy"])
+        c.g.sh("echo 1 > %s/fail_trylock; echo 2 > /proc/sys/vm/drop_caches; "
+               "echo 0 > %s/fail_trylock" % (d, d))
+        st = _state(c, d)
+    finally:
+        finish()
+    check(int(st["trylock_busy"]) > busy0, "the shrinker was not called "
+          "while MemAvailable was under 1/32 of RAM (trylock_busy %s)",
+          st["trylock_busy"])
+    check(c.fb_attr(SHRINKER_RELEASED) == shr0, "the shrinker gave memory "
+          "back with the balloon lock taken")
+    check(st["pressure_hold"] == "0", "a shrinker call that gave nothing "
+          "back set the pressure hold")
+    # Lift the rate limit (not a new target, which would end any hold).
+    c.set_knob("inflate_limit", limit0)
+    c.g.wait_balloon(target, timeout=60)
+    c.note.append("shrinker found the lock taken %d times, no hold" %
+                  (int(st["trylock_busy"]) - busy0))
+
+    # 2. Given back: a hold, which the same size asked again does not end.
+    avail = c.meminfo()["MemAvailable"] // KIB
+    finish = hold_memory(c, avail + 96)
+    finish()
+    held = c.g.ballooned_bytes()
+    check(held < (deep - 4) * MIB, "%d MiB given back for %d MiB allocated "
+          "with %d MiB available", deep - held // MIB, avail + 96, avail)
+    check(_state(c, d)["pressure_hold"] == "1", "no pressure hold after "
+          "giving back %d MiB", deep - held // MIB)
+    for _ in range(3):
+        c.g.set_balloon(target)
+        time.sleep(1)
+    time.sleep(2 * c.g.slow)
+    check(c.g.ballooned_bytes() == held, "the same target asked again ended "
+          "the hold: %d -> %d MiB ballooned", held // MIB,
+          c.g.ballooned_bytes() // MIB)
+    check(_state(c, d)["pressure_hold"] == "1", "the hold ended")
+    # A different target ends it.
+    c.g.set_balloon(target + 4 * MIB)
+    c.g.wait_balloon(target + 4 * MIB, timeout=120)
+    c.note.append("gave back %d MiB, held through the same target asked 3 "
+                  "times" % (deep - held // MIB))
+    c.g.set_balloon(FULL)
+    c.g.wait_balloon(FULL, timeout=120)
