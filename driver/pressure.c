@@ -5,9 +5,10 @@
  *
  * Owns the reserve and the floor (how much inflation may take, and the work
  * that gives back while MemAvailable is under the floor), the OOM notifier
- * and the shrinker, and the holds each release imposes. Layer 3: it calls the deflate pass
- * (deflate.c); the size work asks it for the floor's room; the notifiers
- * are entry points the kernel waits on, so they call the pass directly.
+ * and the shrinker, and the holds each release imposes. Layer 3: it calls
+ * the deflate pass (deflate.c); the size work asks it for the room the
+ * reserve and the floor leave; the notifiers are entry points the kernel
+ * waits on, so they call the pass directly.
  *
  * The reserve: what the guest's kernel and programs need to go on living
  * (see fb_reserve_init()). Inflation never takes MemAvailable below it,

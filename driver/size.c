@@ -6,9 +6,9 @@
  * cap), one step of the work that gets there (a bounded inflate or deflate
  * pass, limited by the reserve's and the floor's room and the rate limit),
  * the back-off when the guest has nothing to give, and the rate of each
- * run. Layer 4, the
- * top of the work: it calls the passes (inflate.c, deflate.c) and the
- * policies (pressure.c for the floor, heal.c), and is called only by entry
+ * run. Layer 4, the top of the work: it calls the passes (inflate.c,
+ * deflate.c) and the policies (pressure.c for the reserve and the floor,
+ * heal.c), and is called only by entry
  * points (config change, sysfs, hotplug, probe) through
  * fb_queue_size_work() and fb_target_changed().
  */
