@@ -22,6 +22,10 @@ ALIVE_S = 120
 # (inflation stops with less than a block of room; the guest's own
 # allocations and frees move MemAvailable by a few MiB either way).
 BAND_BELOW_MIB, BAND_ABOVE_MIB = 8, 24
+# The debug kernel (kmemleak tracks every slab object) allocates more of its
+# own in the seconds the balloon takes to come to rest: 10 MiB under the
+# reserve was seen there with the balloon stopped at it.
+BAND_BELOW_DEBUG_MIB = 16
 
 
 def _state(c):
@@ -100,7 +104,8 @@ def t_greedy_host(c):
           "%s", reserve, auto)
     reserve_mib = reserve // PAGES_PER_MIB
     check(guest > GREEDY_LEFT_MIB * MIB, "the balloon met the greedy target")
-    check(reserve_mib - BAND_BELOW_MIB <= avail <= reserve_mib +
+    below = BAND_BELOW_DEBUG_MIB if c.g.slow > 1 else BAND_BELOW_MIB
+    check(reserve_mib - below <= avail <= reserve_mib +
           BAND_ABOVE_MIB, "MemAvailable %d MiB with the balloon at rest, "
           "reserve %d MiB", avail, reserve_mib)
     check(fb1["alloc_failures_total"] == fb0["alloc_failures_total"],
