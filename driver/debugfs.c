@@ -19,6 +19,7 @@ static int fb_state_show(struct seq_file *m, void *unused)
 	struct fb_balloon *fb = m->private;
 	struct fb_debug *d = &fb->dbg;
 	unsigned long hold = READ_ONCE(fb->floor_hold_until);
+	unsigned long retry_at = READ_ONCE(fb->retry_at);
 	unsigned int i;
 
 	seq_printf(m, "host_target_pages: %u\n", fb_target_pages(fb));
@@ -35,6 +36,9 @@ static int fb_state_show(struct seq_file *m, void *unused)
 		   jiffies_to_msecs(hold - jiffies) : 0);
 	seq_printf(m, "retry_delay_ms: %u\n",
 		   jiffies_to_msecs(READ_ONCE(fb->retry_delay)));
+	seq_printf(m, "retry_in_ms: %u\n", time_before(jiffies, retry_at) ?
+		   jiffies_to_msecs(retry_at - jiffies) : 0);
+	seq_printf(m, "reserve_pages: %lu\n", READ_ONCE(fb->cfg.reserve_pages));
 	seq_printf(m, "run: %s\n", run[READ_ONCE(fb->run)]);
 	seq_printf(m, "small_order: %u\n", READ_ONCE(fb->small_order));
 	seq_printf(m, "deferred_blocks: %u\n", READ_ONCE(fb->nr_deferred));
@@ -53,6 +57,9 @@ static int fb_state_show(struct seq_file *m, void *unused)
 		seq_printf(m, " %lu", d->defrag_hist[i]);
 	seq_puts(m, "  (<1 <4 <16 <64 <256 >=256 ms)\n");
 	seq_printf(m, "floor_stops: %lu\n", d->floor_stops);
+	seq_printf(m, "size_passes: %lu\n", d->size_passes);
+	seq_printf(m, "inflate_calls: %lu\n", d->inflate_calls);
+	seq_printf(m, "backoff_polls: %lu\n", d->backoff_polls);
 	seq_printf(m, "limit_waits: %lu\n", d->limit_waits);
 	seq_printf(m, "heal_busy: %lu\n", d->heal_busy);
 	seq_printf(m, "defrag_no_room: %lu\n", d->defrag_no_room);

@@ -59,6 +59,11 @@ enum fb_vq {
 /* Back-off when the guest has no memory to give. */
 #define FB_RETRY_DELAY		msecs_to_jiffies(200)
 #define FB_RETRY_MAX		(10 * HZ)
+/*
+ * While backed off, how often MemAvailable is looked at (one read, no
+ * allocation): a block more than at the failure, and the balloon retries.
+ */
+#define FB_RETRY_POLL		HZ
 
 /**
  * struct fb_buf - one descriptor's worth of PFNs.
@@ -101,6 +106,8 @@ struct fb_rbuf {
  * @max_pages: cap on the balloon; 0 is no cap.
  * @floor_pages: MemAvailable the balloon never takes the guest below, and
  *	gives memory back to restore; 0 is no floor.
+ * @reserve_pages: MemAvailable inflation never takes the guest below (it
+ *	gives nothing back); 0 is none. Starts as &fb_balloon.reserve_auto.
  * @inflate_limit: most pages per second inflate takes; 0 is no limit.
  */
 struct fb_config {
@@ -113,6 +120,7 @@ struct fb_config {
 	unsigned long guest_target;
 	unsigned long max_pages;
 	unsigned long floor_pages;
+	unsigned long reserve_pages;
 	unsigned long inflate_limit;
 };
 
@@ -140,7 +148,11 @@ enum fb_release_reason {
  * @blocks_evacuated: blocks made by evacuating a pageblock.
  * @small_by_order: 4 KiB pages taken, by the order of the allocation.
  * @defrag_hist: evacuation attempts by duration.
- * @floor_stops: inflate passes cut short by the floor.
+ * @floor_stops: inflate passes cut short by the floor or the reserve.
+ * @size_passes: passes of the size work that set out to inflate (the
+ *	floor or the reserve may have left them nothing to take).
+ * @inflate_calls: of those, passes that tried to allocate (fb_inflate()).
+ * @backoff_polls: looks at MemAvailable while backed off, no pass made.
  * @limit_waits: pauses the inflate rate limit imposed.
  * @heal_busy: heal passes put off because the balloon lock was taken.
  * @defrag_no_room: evacuations not tried, too little free memory to move to.
@@ -155,6 +167,9 @@ struct fb_debug {
 	unsigned long small_by_order[FB_BLOCK_ORDER_MAX];
 	unsigned long defrag_hist[FB_DEFRAG_HIST];
 	unsigned long floor_stops;
+	unsigned long size_passes;
+	unsigned long inflate_calls;
+	unsigned long backoff_polls;
 	unsigned long limit_waits;
 	unsigned long heal_busy;
 	unsigned long defrag_no_room;
@@ -283,6 +298,10 @@ enum fb_counter {
  *	doubles up to FB_RETRY_MAX, reset by progress or a new target.
  *	Written by @size_work and by fb_target_changed() (WRITE_ONCE); the
  *	work item never runs twice at once.
+ * @retry_at: jiffies before which the size work only polls MemAvailable
+ *	(the back-off); written like @retry_delay.
+ * @fail_avail: MemAvailable (pages) after the pass that backed off; the
+ *	poll retries early once it grew by a block (@size_work).
  * @stats_work: refills the stats queue when the host asks.
  * @lock: serialises inflate, deflate, healing and migration, and with them
  *	every use of the inflate/deflate queues and of @free_bufs (sleeps:
@@ -300,6 +319,8 @@ enum fb_counter {
  *	for the deflate tracepoint: a block split into pages is not one).
  * @ram_pages: guest RAM when the device was bound; bounds the page knobs
  *	(read-only after probe).
+ * @reserve_auto: the reserve computed when the device was bound, the
+ *	default of reserve_pages (read-only after probe).
  * @chain_blocks: send a block's 512 PFNs as one two-descriptor request
  *	(QEMU frees a huge page only then); else as two requests (read-only).
  * @small_order: order the 4 KiB path allocates at, lowered as it fails
@@ -372,6 +393,8 @@ struct fb_balloon {
 	bool mem_registered;
 	struct delayed_work size_work;
 	unsigned long retry_delay;
+	unsigned long retry_at;
+	long fail_avail;
 	struct work_struct stats_work;
 
 	struct mutex lock;		/* see above: the balloon itself */
@@ -383,6 +406,7 @@ struct fb_balloon {
 	unsigned long nr_small;
 	unsigned long released_blocks;
 	unsigned long ram_pages;
+	unsigned long reserve_auto;
 	bool chain_blocks;
 	unsigned int small_order;
 	unsigned long deferred[FB_DEFER_MAX];
@@ -597,6 +621,7 @@ void fb_queue_heal(struct fb_balloon *fb);
 
 /* Layer 3, pressure.c: the floor, and memory back under pressure */
 void fb_floor_init(struct fb_balloon *fb);
+void fb_reserve_init(struct fb_balloon *fb);
 unsigned long fb_floor_room(struct fb_balloon *fb, unsigned long want);
 void fb_queue_floor(struct fb_balloon *fb);
 int fb_pressure_init(struct fb_balloon *fb);
@@ -607,6 +632,7 @@ void fb_size_init(struct fb_balloon *fb);
 unsigned long fb_effective_target(struct fb_balloon *fb);
 void fb_queue_size_work(struct fb_balloon *fb);
 void fb_target_changed(struct fb_balloon *fb);
+void fb_limits_changed(struct fb_balloon *fb);
 
 /*
  * Entry points: the callbacks of the kernel and of the device. They queue
@@ -633,6 +659,7 @@ enum fb_knob_id { FB_KNOBS(FB_KNOB_ID) FB_NR_KNOBS };
  * @min: smallest value.
  * @max: largest value, unless @max_is_ram.
  * @max_is_ram: the largest value is the guest's RAM in pages.
+ * @auto_def: the default is FB_KNOB_AUTO: computed when the device binds.
  * @words: a word knob's words, in the order of their values; NULL-terminated.
  */
 struct fb_knob {
@@ -641,6 +668,7 @@ struct fb_knob {
 	unsigned long min;
 	unsigned long max;
 	bool max_is_ram;
+	bool auto_def;
 	const char * const *words;
 };
 

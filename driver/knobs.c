@@ -18,6 +18,13 @@
 
 #define FB_WORD_STR(value, word)	word,
 
+/* Whether a default is FB_KNOB_AUTO: only page counts may be computed. */
+#define FB_AUTO_FB_UNIT_PAGES(def)	((def) == FB_KNOB_AUTO)
+#define FB_AUTO_FB_UNIT_PAGES_PER_S(def) false
+#define FB_AUTO_FB_UNIT_ORDER(def)	false
+#define FB_AUTO_FB_UNIT_MS(def)		false
+#define FB_AUTO_FB_UNIT_WORD(def)	false
+
 #define FB_KNOB_ENTRY(_name, _unit, _min, _max, _def, _words)		\
 	[FB_KNOB_##_name] = {						\
 		.name = #_name,						\
@@ -25,6 +32,7 @@
 		.min = _min,						\
 		.max = (_max) == FB_KNOB_RAM ? 0 : (_max),		\
 		.max_is_ram = (_max) == FB_KNOB_RAM,			\
+		.auto_def = FB_AUTO_##_unit(_def),			\
 		.words = (const char * const []){ _words(FB_WORD_STR) NULL }, \
 	},
 
@@ -74,12 +82,15 @@ static struct fb_param fb_params[FB_NR_KNOBS] = {
 #define FB_PFIELD_FB_UNIT_MS		ui
 #define FB_PFIELD_FB_UNIT_WORD		word
 
-/* The default, as it reads in the parameter's description. */
-#define FB_PDEF_FB_UNIT_PAGES(def)	__stringify(def)
-#define FB_PDEF_FB_UNIT_PAGES_PER_S(def) __stringify(def)
-#define FB_PDEF_FB_UNIT_ORDER(def)	__stringify(def)
-#define FB_PDEF_FB_UNIT_MS(def)		__stringify(def)
-#define FB_PDEF_FB_UNIT_WORD(def)	def
+/*
+ * The default, as it reads in the parameter's description (@spelt: as the
+ * table spells it, so that a computed default reads FB_KNOB_AUTO).
+ */
+#define FB_PDEF_FB_UNIT_PAGES(def, spelt)	spelt
+#define FB_PDEF_FB_UNIT_PAGES_PER_S(def, spelt)	__stringify(def)
+#define FB_PDEF_FB_UNIT_ORDER(def, spelt)	__stringify(def)
+#define FB_PDEF_FB_UNIT_MS(def, spelt)		__stringify(def)
+#define FB_PDEF_FB_UNIT_WORD(def, spelt)	def
 
 /* The range, as it reads there: page counts are bounded by the RAM. */
 #define FB_WORD_SP(value, word)		" " word
@@ -96,6 +107,8 @@ static struct fb_param fb_params[FB_NR_KNOBS] = {
 #define FB_DESC_guest_target_pages \
 	"4 KiB pages to hold whatever the host asks; 0 follows the host"
 #define FB_DESC_max_pages	"cap on the balloon in 4 KiB pages; 0 is no cap"
+#define FB_DESC_reserve_pages \
+	"inflation never takes MemAvailable below this many 4 KiB pages; 0 is none (in-tree behaviour); FB_KNOB_AUTO: the zones' high watermarks + RAM/64 + 16 MiB, computed when the device binds"
 #define FB_DESC_floor_pages \
 	"keep MemAvailable above this many 4 KiB pages: inflation stops a band (1/32, at least 2 MiB) above it, deflate restores it; 0 is none"
 #define FB_DESC_inflate_limit_pages_per_s \
@@ -119,7 +132,7 @@ static struct fb_param fb_params[FB_NR_KNOBS] = {
 	fb_module_param(_name, FB_PFIELD_##_unit, FB_PTYPE_##_unit);	\
 	MODULE_PARM_DESC(_name, FB_DESC_##_name "; "			\
 			 FB_PRANGE_##_unit(_min, _max, _words)		\
-			 " [" FB_PDEF_##_unit(_def) "]");
+			 " [" FB_PDEF_##_unit(_def, #_def) "]");
 
 FB_KNOBS(FB_KNOB_PARAM)
 
@@ -165,13 +178,16 @@ static unsigned long fb_param_value(unsigned int id, unsigned long ram)
 		return max(fb_knob_lookup(k, fb_params[id].word), 0);
 	val = k->unit == FB_UNIT_ORDER || k->unit == FB_UNIT_MS ?
 	      fb_params[id].ui : fb_params[id].ul;
+	if (k->auto_def && val == FB_KNOB_AUTO)
+		return val;
 	return clamp(val, k->min, fb_knob_max(k, ram));
 }
 
 /*
  * Seed a new device's tunables. fb_knobs_check_params() refused nonsense at
  * load; the page counts are clamped again here because RAM may have changed
- * since.
+ * since. A computed default stays FB_KNOB_AUTO, for probe to compute
+ * (fb_reserve_init()).
  */
 void fb_config_defaults(struct fb_balloon *fb)
 {
@@ -181,6 +197,7 @@ void fb_config_defaults(struct fb_balloon *fb)
 	cfg->guest_target = fb_param_value(FB_KNOB_guest_target_pages, ram);
 	cfg->max_pages = fb_param_value(FB_KNOB_max_pages, ram);
 	cfg->floor_pages = fb_param_value(FB_KNOB_floor_pages, ram);
+	cfg->reserve_pages = fb_param_value(FB_KNOB_reserve_pages, ram);
 	cfg->inflate_limit = fb_param_value(FB_KNOB_inflate_limit_pages_per_s,
 					    ram);
 	cfg->max_order = fb_param_value(FB_KNOB_max_order, ram);
@@ -207,7 +224,8 @@ static int __init fb_check_param(unsigned int id)
 	}
 	val = k->unit == FB_UNIT_ORDER || k->unit == FB_UNIT_MS ?
 	      fb_params[id].ui : fb_params[id].ul;
-	if (val >= k->min && val <= max)
+	if ((val >= k->min && val <= max) ||
+	    (k->auto_def && val == FB_KNOB_AUTO))
 		return 0;
 	if (k->unit == FB_UNIT_PAGES) {
 		pr_err("%s=%lu: must be %lu..%lu (4 KiB pages; the guest has %lu MiB)\n",

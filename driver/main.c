@@ -190,6 +190,7 @@ static int fb_probe(struct virtio_device *vdev)
 	fb->ram_pages = totalram_pages();
 	fb->host_timeout = msecs_to_jiffies(host_timeout_ms);
 	fb_config_defaults(fb);
+	fb_reserve_init(fb);
 	fb->chain_blocks = fb_chain_blocks(vdev);
 	fb_pages_init(fb);
 	fb_migrate_init(fb);

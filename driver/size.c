@@ -4,10 +4,11 @@
  *
  * Owns the target the balloon aims at (the host's, the guest's own, the
  * cap), one step of the work that gets there (a bounded inflate or deflate
- * pass, limited by the floor's room and the rate limit), the back-off when
- * the guest has nothing to give, and the rate of each run. Layer 4, the
- * top of the work: it calls the passes (inflate.c, deflate.c) and the
- * policies (pressure.c for the floor, heal.c), and is called only by entry
+ * pass, limited by the reserve's and the floor's room and the rate limit),
+ * the back-off when the guest has nothing to give, and the rate of each
+ * run. Layer 4, the top of the work: it calls the passes (inflate.c,
+ * deflate.c) and the policies (pressure.c for the reserve and the floor,
+ * heal.c), and is called only by entry
  * points (config change, sysfs, hotplug, probe) through
  * fb_queue_size_work() and fb_target_changed().
  */
@@ -44,6 +45,13 @@ void fb_queue_size_work(struct fb_balloon *fb)
 	fb_queue_size_work_delayed(fb, 0);
 }
 
+/* Forget the back-off: the next pass is a real one, and soon. */
+static void fb_retry_reset(struct fb_balloon *fb)
+{
+	WRITE_ONCE(fb->retry_delay, FB_RETRY_DELAY);
+	WRITE_ONCE(fb->retry_at, jiffies);
+}
+
 /*
  * The target moved (host config change or a knob): go now, forget the
  * back-off and any hold a release imposed.
@@ -52,9 +60,40 @@ void fb_target_changed(struct fb_balloon *fb)
 {
 	WRITE_ONCE(fb->pressure_hold, false);
 	WRITE_ONCE(fb->floor_hold_until, jiffies);
-	WRITE_ONCE(fb->retry_delay, FB_RETRY_DELAY);
+	fb_retry_reset(fb);
 	fb_queue_size_work(fb);
 	fb_queue_floor(fb);
+}
+
+/*
+ * What inflation may take changed (the reserve): go now, forget the
+ * back-off; the holds stay.
+ */
+void fb_limits_changed(struct fb_balloon *fb)
+{
+	fb_retry_reset(fb);
+	fb_queue_size_work(fb);
+}
+
+/*
+ * Backed off after an inflate pass that got nothing (no free memory, or the
+ * reserve or the floor left no room): until @fb->retry_at, don't make a
+ * pass, only read MemAvailable once a second, which costs nothing. When it
+ * grew by a block over what the failed pass left (a program exited, page
+ * cache was dropped), go at once; otherwise wait out the exponential
+ * delay. Returns true when the work was put off (and requeued).
+ */
+static bool fb_backed_off(struct fb_balloon *fb)
+{
+	unsigned long at = READ_ONCE(fb->retry_at);
+
+	if (!time_before(jiffies, at))
+		return false;
+	if (si_mem_available() >= fb->fail_avail + (long)FB_BLOCK_PAGES)
+		return false;
+	fb->dbg.backoff_polls++;
+	fb_queue_size_work_delayed(fb, min(at - jiffies, FB_RETRY_POLL));
+	return true;
 }
 
 /*
@@ -139,14 +178,25 @@ static void fb_size_func(struct work_struct *work)
 		fb_queue_size_work_delayed(fb, hold - jiffies);
 		return;
 	}
+	if (target > held && fb_backed_off(fb))
+		return;
 	if (target > held) {
+		fb->dbg.size_passes++;
 		want = min(target - held, FB_CHUNK_PAGES);
 		room = fb_floor_room(fb, want);
 		if (room < want) {
+			/*
+			 * Less than a block of room is no room: taking it a
+			 * few pages at a time would keep the work busy for
+			 * what MemAvailable's ups and downs let through.
+			 */
 			fb->dbg.floor_stops++;
-			want = room;
+			want = room >= FB_BLOCK_PAGES ? room : 0;
 			cut = true;
 		}
+		/* The reserve or the floor left nothing: no allocation at all. */
+		if (want)
+			fb->dbg.inflate_calls++;
 		got = want ? fb_inflate_chunk(fb, &want, &pause) : 0;
 		fb_run_step(fb, FB_RUN_INFLATE, start, got,
 			    held + got >= target || !got || got < want);
@@ -162,19 +212,25 @@ static void fb_size_func(struct work_struct *work)
 	 * More to do: go on at once (or after the rate limit's pause); after
 	 * a short pass, pause, and pause longer each time nothing at all could
 	 * be taken (the host may ask for more than the guest can give), so
-	 * that we don't spin.
+	 * that we don't spin. An inflate backed off that way still looks at
+	 * MemAvailable every second (fb_backed_off()).
 	 */
 	if (got == want && !cut) {
-		WRITE_ONCE(fb->retry_delay, FB_RETRY_DELAY);
+		fb_retry_reset(fb);
 		fb_queue_size_work_delayed(fb, pause);
 	} else if (got) {
-		WRITE_ONCE(fb->retry_delay, FB_RETRY_DELAY);
+		fb_retry_reset(fb);
 		fb_queue_size_work_delayed(fb, FB_RETRY_DELAY);
 	} else {
 		unsigned long delay = READ_ONCE(fb->retry_delay);
 
-		fb_queue_size_work_delayed(fb, delay);
 		WRITE_ONCE(fb->retry_delay, min(delay * 2, FB_RETRY_MAX));
+		if (target > held) {
+			fb->fail_avail = si_mem_available();
+			WRITE_ONCE(fb->retry_at, jiffies + delay);
+			delay = min(delay, FB_RETRY_POLL);
+		}
+		fb_queue_size_work_delayed(fb, delay);
 	}
 	fb_queue_heal(fb);
 	fb_queue_floor(fb);
@@ -183,5 +239,6 @@ static void fb_size_func(struct work_struct *work)
 void fb_size_init(struct fb_balloon *fb)
 {
 	fb->retry_delay = FB_RETRY_DELAY;
+	fb->retry_at = jiffies;
 	INIT_DELAYED_WORK(&fb->size_work, fb_size_func);
 }

@@ -59,6 +59,14 @@ static ssize_t ram_pages_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(ram_pages);
 
+/* The reserve computed when the device was bound (reserve_pages' default). */
+static ssize_t reserve_auto_pages_show(struct device *dev,
+				       struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%lu\n", fb_from_dev(dev)->reserve_auto);
+}
+static DEVICE_ATTR_RO(reserve_auto_pages);
+
 static ssize_t effective_target_pages_show(struct device *dev,
 					   struct device_attribute *attr,
 					   char *buf)
@@ -265,6 +273,7 @@ static void fb_kick_none(struct fb_balloon *fb) { }
 FB_KNOB_NUM_ATTR(guest_target_pages, guest_target, fb_target_changed);
 FB_KNOB_NUM_ATTR(max_pages, max_pages, fb_target_changed);
 FB_KNOB_NUM_ATTR(floor_pages, floor_pages, fb_target_changed);
+FB_KNOB_NUM_ATTR(reserve_pages, reserve_pages, fb_limits_changed);
 FB_KNOB_NUM_ATTR(inflate_limit_pages_per_s, inflate_limit, fb_queue_size_work);
 FB_KNOB_NUM_ATTR(max_order, max_order, fb_queue_heal);
 FB_KNOB_NUM_ATTR(defrag_ms, defrag_ms, fb_kick_none);
@@ -330,6 +339,7 @@ static struct attribute *fb_attrs[] = {
 	&dev_attr_floor_released_pages_total.attr,
 	&dev_attr_surrender_path_active.attr,
 	&dev_attr_ram_pages.attr,
+	&dev_attr_reserve_auto_pages.attr,
 	&dev_attr_effective_target_pages.attr,
 	&dev_attr_last_inflate_pages_per_s.attr,
 	&dev_attr_last_deflate_pages_per_s.attr,

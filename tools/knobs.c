@@ -21,6 +21,7 @@
 #define BC_ALIASES_guest_target_pages	{ "target" }
 #define BC_ALIASES_max_pages		{ "max", "cap" }
 #define BC_ALIASES_floor_pages		{ "floor" }
+#define BC_ALIASES_reserve_pages	{ "reserve" }
 #define BC_ALIASES_inflate_limit_pages_per_s { "rate", "limit" }
 #define BC_ALIASES_max_order		{ "order" }
 #define BC_ALIASES_defrag		{ NULL }
@@ -32,6 +33,7 @@
 #define BC_ZERO_guest_target_pages	"follow the host's target"
 #define BC_ZERO_max_pages		"no cap"
 #define BC_ZERO_floor_pages		"no floor"
+#define BC_ZERO_reserve_pages		"no reserve"
 #define BC_ZERO_inflate_limit_pages_per_s "unlimited"
 #define BC_ZERO_max_order		NULL
 #define BC_ZERO_defrag			NULL
@@ -48,6 +50,12 @@
 #define BC_DEF_FB_UNIT_ORDER(def)	BC_XSTR(def)
 #define BC_DEF_FB_UNIT_MS(def)		BC_XSTR(def)
 #define BC_DEF_FB_UNIT_WORD(def)	def
+/* A page count the driver computes when the device binds reads "auto". */
+#define BC_AUTO_FB_UNIT_PAGES(def)	((def) == FB_KNOB_AUTO)
+#define BC_AUTO_FB_UNIT_PAGES_PER_S(def) 0
+#define BC_AUTO_FB_UNIT_ORDER(def)	0
+#define BC_AUTO_FB_UNIT_MS(def)		0
+#define BC_AUTO_FB_UNIT_WORD(def)	0
 
 #define BC_WORD(value, word)		word,
 
@@ -60,7 +68,7 @@
 		.max = (max_) == FB_KNOB_RAM ? 0 : (max_),		\
 		.max_is_ram = (max_) == FB_KNOB_RAM,			\
 		.choices = (const char *const []){ words_(BC_WORD) NULL }, \
-		.def = BC_DEF_##unit_(def_),				\
+		.def = BC_AUTO_##unit_(def_) ? "auto" : BC_DEF_##unit_(def_), \
 		.zero = BC_ZERO_##name_,				\
 	},
 
@@ -78,6 +86,7 @@ const char *const bc_gauges[] = {
 	FB_ATTR_BLOCKS_2M,
 	FB_ATTR_PAGES_4K,
 	FB_ATTR_RAM,
+	FB_ATTR_RESERVE_AUTO,
 	FB_ATTR_INFLATE_RATE,
 	FB_ATTR_DEFLATE_RATE,
 	FB_ATTR_PATH_ACTIVE,

@@ -122,7 +122,10 @@ def build_module(kimg, rev):
     kodir = os.path.join(bench_cache(), kimg.kver)
     os.makedirs(kodir, exist_ok=True)
     old = os.environ.get("FASTBALLOON_CACHE")
-    os.environ["FASTBALLOON_CACHE"] = bench_cache()
+    # A suite's kernel (trixie, sid) builds inside its chroot, which lives
+    # in the test bed's cache: only the host's kernels build in the bench's.
+    if not getattr(kimg.pkg, "suite", None):
+        os.environ["FASTBALLOON_CACHE"] = bench_cache()
     tries = [rev] if rev else [None, "HEAD"]
     problems = []
     try:
@@ -148,7 +151,7 @@ def build_module(kimg, rev):
                 describe(prov), " | ".join(b.problems[:6])))
     finally:
         if old is None:
-            del os.environ["FASTBALLOON_CACHE"]
+            os.environ.pop("FASTBALLOON_CACHE", None)
         else:
             os.environ["FASTBALLOON_CACHE"] = old
     return None, problems, provenance(rev)

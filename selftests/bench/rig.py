@@ -344,6 +344,17 @@ class Rig:
     def qemu_hugetlb_mib(self):
         return self.g.hugetlb_kib() / KIB
 
+    def qemu_cpu_s(self):
+        """CPU seconds (user + system) the QEMU process has used."""
+        try:
+            with open("/proc/%d/stat" % self.g.proc.pid) as f:
+                # fields after the command name, which may hold spaces
+                rest = f.read().rsplit(")", 1)[1].split()
+        except (OSError, AttributeError) as e:
+            raise Broken("QEMU's /proc stat: %s" % e)
+        # utime and stime are fields 14 and 15 of stat(5), 12 and 13 here
+        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
     @staticmethod
     def _settle(read, stable_s, max_s, eps, period=0.5):
         """Wait until read() moved less than @eps over @stable_s seconds."""

@@ -190,6 +190,64 @@ def rep_fragmented(rig, notes, mib=700):
     return out
 
 
+UNMET_LEFT_MIB = 64     # the host asks for all of the guest but this
+UNMET_FREE_MIB = 256    # held in tmpfs, then freed
+UNMET_WATCH_S = 60
+
+
+def _settled(rig, quiet_s=3, max_s=240):
+    """Wait until query-balloon stopped moving for @quiet_s seconds."""
+    t0 = since = time.monotonic()
+    last = rig.actual()
+    while time.monotonic() - since < quiet_s:
+        if time.monotonic() - t0 > max_s:
+            raise Broken("balloon still moving after %d s" % max_s)
+        time.sleep(0.25)
+        now = rig.actual()
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+def rep_unmet(rig, notes):
+    """A target that cannot be met: what it costs, and how soon memory
+    freed meanwhile is taken."""
+    out = {}
+    rig.ensure_empty()
+    rig.sh("mkdir -p /mnt/unmet && mount -t tmpfs -o size=%dm none "
+           "/mnt/unmet && dd if=/dev/zero of=/mnt/unmet/hold bs=1M count=%d "
+           "2>/dev/null" % (UNMET_FREE_MIB + 16, UNMET_FREE_MIB), timeout=300)
+    try:
+        rig.g.set_balloon(UNMET_LEFT_MIB * MIB)
+        guest = _settled(rig)
+        out["ballooned_mib"] = (rig.full - guest) / MIB
+        c0, q0, t0 = rig.cpu_busy(), rig.qemu_cpu_s(), time.monotonic()
+        while time.monotonic() - t0 < UNMET_WATCH_S:
+            time.sleep(1)
+            if not rig.alive():
+                raise Broken("QEMU died with the target unmet")
+        c1, q1 = rig.cpu_busy(), rig.qemu_cpu_s()
+        secs = time.monotonic() - t0
+        out["guest_cpu_s"] = max(0, c1 - c0 - rig.cpu_overhead) / USER_HZ
+        out["host_cpu_s"] = q1 - q0
+        out["window_s"] = secs
+        out["avail_mib"] = int(rig.sh("grep MemAvailable /proc/meminfo")
+                               .split()[1]) / 1024
+        held = rig.full - rig.actual()
+        rig.sh("rm /mnt/unmet/hold")
+        t0 = time.monotonic()
+        while rig.full - rig.actual() < held + (UNMET_FREE_MIB - 64) * MIB:
+            if time.monotonic() - t0 > 60:
+                raise Broken("freed memory not taken in 60 s")
+            time.sleep(POLL_S)
+        out["take_freed_s"] = time.monotonic() - t0
+    finally:
+        if rig.alive():
+            rig.run("rm -f /mnt/unmet/hold; umount /mnt/unmet")
+    rig.ensure_empty()
+    return out
+
+
 def _time(key, what, mib, target=None):
     """A balloon move in seconds; below the 5 ms polling period a ratio is
     only a lower bound."""
@@ -283,6 +341,22 @@ SCENARIOS = [
                      None),
              ], rep_fragmented),
 ]
+
+SCENARIOS.append(Scenario(
+    "unmet", "host asks for all but %d MiB (deflate-on-oom), %d MiB held in "
+    "tmpfs: %d s with the target unmet, then the tmpfs file removed" % (
+        UNMET_LEFT_MIB, UNMET_FREE_MIB, UNMET_WATCH_S),
+    {"deflate-on-oom": "on"}, False, [
+        Fig("guest_cpu_s", "guest CPU s over %d s unmet" % UNMET_WATCH_S,
+            "%.2f", "lower", floor=0.01),
+        Fig("host_cpu_s", "QEMU process CPU s over %d s unmet" %
+            UNMET_WATCH_S, "%.2f", "lower", floor=0.01),
+        Fig("take_freed_s", "time to take %d of %d MiB freed (s)" % (
+            UNMET_FREE_MIB - 64, UNMET_FREE_MIB), "%.2f", "lower",
+            floor=POLL_S),
+        Fig("ballooned_mib", "ballooned at rest (MiB)", "%.0f", None),
+        Fig("avail_mib", "guest MemAvailable at rest (MiB)", "%.0f", None),
+    ], rep_unmet))
 
 BY_NAME = {s.name: s for s in SCENARIOS}
 

@@ -31,7 +31,7 @@ static const char *const fb_knob_names[] = {
 	/* guest_target_pages first: restoring it before the cap is lifted
 	 * never lets the balloon take the whole guest. */
 	FB_ATTR_GUEST_TARGET, FB_ATTR_MAX_PAGES, FB_ATTR_FLOOR,
-	FB_ATTR_INFLATE_LIMIT, FB_ATTR_MAX_ORDER, FB_ATTR_DEFRAG,
+	FB_ATTR_RESERVE, FB_ATTR_INFLATE_LIMIT, FB_ATTR_MAX_ORDER, FB_ATTR_DEFRAG,
 	FB_ATTR_DEFRAG_MS, FB_ATTR_HEAL_MS, FB_ATTR_OOM_PAGES,
 	FB_ATTR_SURRENDER_PATH,
 };
@@ -238,6 +238,9 @@ FIXTURE_VARIANT_ADD(knob, max_pages) {
 };
 FIXTURE_VARIANT_ADD(knob, floor_pages) {
 	.name = FB_ATTR_FLOOR, .min = 0, .max = FB_KNOB_RAM,
+};
+FIXTURE_VARIANT_ADD(knob, reserve_pages) {
+	.name = FB_ATTR_RESERVE, .min = 0, .max = FB_KNOB_RAM,
 };
 FIXTURE_VARIANT_ADD(knob, inflate_limit_pages_per_s) {
 	.name = FB_ATTR_INFLATE_LIMIT, .min = 0, .max = FB_INFLATE_LIMIT_MAX,

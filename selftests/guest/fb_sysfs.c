@@ -23,6 +23,7 @@ static const char *const fb_numeric_attrs[] = {
 	FB_ATTR_DEFRAG_TRIES, FB_ATTR_DEFRAG_OK, FB_ATTR_DEFRAG_US,
 	FB_ATTR_HEAL_TRADES, FB_ATTR_FLOOR_RELEASED, FB_ATTR_RAM,
 	FB_ATTR_EFFECTIVE, FB_ATTR_INFLATE_RATE, FB_ATTR_DEFLATE_RATE,
+	FB_ATTR_RESERVE_AUTO,
 };
 
 /* Read-only attributes that are not numbers. */

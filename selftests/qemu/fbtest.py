@@ -32,8 +32,9 @@ FB_NUM = fbqemu.fb_uapi_numbers()
 SHRINKER_RELEASED = "shrinker_released_pages_total"
 
 # The knobs (read-write attributes), keys of FB_ATTRS.
-KNOBS = ("guest_target", "max_pages", "floor", "inflate_limit", "max_order",
-         "defrag", "defrag_ms", "heal_ms", "oom_pages", "surrender_path")
+KNOBS = ("guest_target", "max_pages", "floor", "reserve", "inflate_limit",
+         "max_order", "defrag", "defrag_ms", "heal_ms", "oom_pages",
+         "surrender_path")
 
 
 # virtio-balloon feature bits.
@@ -73,6 +74,17 @@ class Ctx:
         # How the guest's balloonctl build went: fbqemu.build_balloonctl()'s
         # (status, why).
         self.balloonctl = balloonctl
+        # Console bytes up to which problems are the test's own finding
+        # (accept_console()), not a failure; None: every problem fails it.
+        self.console_accepted = None
+
+    def accept_console(self):
+        """The problems on the console so far (OOM kills, a panic) are what
+        this test set out to show: return them, and don't fail the test on
+        them.  For a test that shows a documented risk."""
+        bad = self.g.health(self.console_accepted or 0)
+        self.console_accepted = self.g.console_size()
+        return bad
 
     # -- the balloon device and its driver
 
@@ -342,6 +354,17 @@ def fb_debugfs(c):
     c.g.sh("grep -q ' %s debugfs ' /proc/mounts || mount -t debugfs none %s"
            % (DEBUGFS, DEBUGFS))
     return "%s/fastballoon/%s" % (DEBUGFS, c.g.sh("basename $(fb-dev)").strip())
+
+
+def fb_state(c):
+    """The bound device's debugfs state file as {key: int, or str for a
+    value that is not a number}."""
+    st = {}
+    for ln in c.g.sh("cat %s/state" % fb_debugfs(c)).splitlines():
+        k, sep, v = ln.partition(": ")
+        if sep:
+            st[k] = int(v) if v.lstrip("-").isdigit() else v
+    return st
 
 
 TRACEFS = "/sys/kernel/tracing"

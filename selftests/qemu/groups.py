@@ -27,10 +27,11 @@ import t_knobs
 import t_lifecycle
 import t_pressure
 import t_reporting
+import t_reserve
 import t_stress
 
 TEST_MODULES = (t_core, t_lifecycle, t_knobs, t_pressure, t_reporting,
-                t_books, t_faults, t_stress)
+                t_books, t_faults, t_stress, t_reserve)
 
 # The debug kernel's build (selftests/debug), about 1.5 times over what it
 # took (measured: 707 s), and the figure for a group without debug_s.
@@ -97,6 +98,13 @@ GROUPS = [
         ("coexistence", t_lifecycle.t_coexistence),
         ("takeover_release", t_lifecycle.t_takeover_release),
     ]),
+    group("reserve", debug_s=600, tests=[
+        ("greedy_host", t_reserve.t_greedy_host),
+        ("backoff_resume", t_reserve.t_backoff_resume),
+    ]),
+    # Its own boot: the guest it leaves may be dead.
+    group("reserve-0", debug_s=300,
+          tests=[("greedy_reserve0", t_reserve.t_greedy_reserve0)]),
     group("books", tests=[("balloon_books", t_books.t_balloon_books)]),
     group("books-doo", device={"deflate-on-oom": "on"},
           tests=[("balloon_books_doo", t_books.t_balloon_books)]),

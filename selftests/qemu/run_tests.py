@@ -150,7 +150,10 @@ class GroupBoot:
 def run_test(boot, fn, args, balloonctl, note):
     """@fn in @boot's guest (booted first if need be): (verdict, detail)."""
     try:
-        fn(Ctx(boot.ensure(), args.driver, note, balloonctl))
+        ctx = Ctx(boot.ensure(), args.driver, note, balloonctl)
+        fn(ctx)
+        if ctx.console_accepted is not None:
+            boot.offset = max(boot.offset, ctx.console_accepted)
         return "ok", "; ".join(note)
     except Skip as e:
         return "skip", str(e)

@@ -20,6 +20,7 @@ Needs root (debootstrap, chroot) and the debootstrap package.
 
 import argparse
 import glob
+import hashlib
 import json
 import os
 import re
@@ -297,8 +298,11 @@ _BUILD_OUTPUT = shutil.ignore_patterns(
 def build_module(suite, kver, repo=REPO, extra=()):
     """Copy the module's sources into the chroot and build them there with
     W=1 against @kver's headers and the suite's gcc. Returns (returncode,
-    make's output, host path of the build directory)."""
-    inside = "/fb-build/" + kver
+    make's output, host path of the build directory). Each source tree
+    builds in its own directory, so that two trees (worktrees sharing the
+    cached chroot) never build into each other's."""
+    tree = hashlib.sha1(os.path.realpath(repo).encode()).hexdigest()[:8]
+    inside = "/fb-build/%s-%s" % (kver, tree)
     dst = os.path.join(root_of(suite), inside.lstrip("/"))
     shutil.rmtree(dst, ignore_errors=True)
     os.makedirs(dst)

@@ -79,7 +79,8 @@ def t_module_params(c):
     """Knobs as module parameters: defaults for the device bound at insmod;
     a bad one refuses the load and the log says which."""
     c.reset()
-    params = [("floor", 64 * PAGES_PER_MIB), ("max_order", 0),
+    params = [("floor", 64 * PAGES_PER_MIB), ("reserve", 32 * PAGES_PER_MIB),
+              ("max_order", 0),
               ("oom_pages", 1024), ("defrag", "on"), ("defrag_ms", 500),
               ("heal_ms", 2000), ("inflate_limit", 1 << 20),
               ("max_pages", 1024 * PAGES_PER_MIB),

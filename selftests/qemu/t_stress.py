@@ -55,7 +55,7 @@ FREE_SLACK_MIB = 6
 # they are written back: guest target first, so that lifting a cap or a
 # floor never lets it take the guest.
 KNOB_DEFAULTS = (("guest_target", "0"), ("max_pages", "0"), ("floor", "0"),
-                 ("inflate_limit", "0"), ("max_order", "9"),
+                 ("reserve", "auto"), ("inflate_limit", "0"), ("max_order", "9"),
                  ("defrag", "heal"), ("defrag_ms", "1000"),
                  ("heal_ms", "5000"), ("oom_pages", "4096"),
                  ("surrender_path", "auto"))
@@ -400,9 +400,12 @@ def t_stress_sysfs_fuzz(c):
                  timeout=600)
     m = re.search(r"# writes=(\d+) wrong=(\d+) attributes=(\d+)", out)
     check(m, "fb_sysfs_fuzz printed no summary:\n%s", _last_lines(out, 5))
-    for key, val in KNOB_DEFAULTS:
+    # the reserve's "auto": the pages reserve_auto_pages says
+    defaults = [(k, c.knob("reserve_auto") if k == "reserve" else v)
+                for k, v in KNOB_DEFAULTS]
+    for key, val in defaults:
         c.set_knob(key, val)
-    wrong = ["%s=%s" % (FB_ATTRS[k], c.knob(k)) for k, v in KNOB_DEFAULTS
+    wrong = ["%s=%s" % (FB_ATTRS[k], c.knob(k)) for k, v in defaults
              if c.knob(k) != v]
     check(not wrong, "knobs not at their defaults: %s", ", ".join(wrong))
     doo = c.features()[F_DEFLATE_ON_OOM] == "1"

@@ -47,6 +47,9 @@ static void row(const char *name, int is_word, unsigned long long min,
 	printf("{\"name\": \"%s\", \"word\": %d, ", name, is_word);
 	if (is_word)
 		printf("\"min\": 0, \"max\": 0, \"def\": %s, ", def_word);
+	else if (max == FB_KNOB_RAM && def == FB_KNOB_AUTO)
+		printf("\"min\": %llu, \"max\": \"RAM\", \"def\": \"auto\", ",
+		       min);
 	else if (max == FB_KNOB_RAM)
 		printf("\"min\": %llu, \"max\": \"RAM\", \"def\": %llu, ", min,
 		       def);
@@ -92,9 +95,9 @@ def attr_names():
 
 
 def _number(text):
-    """"0", "60000", "2^30" -> int; "RAM" stays."""
+    """"0", "60000", "2^30" -> int; "RAM" and "auto" stay."""
     text = text.strip()
-    if text == "RAM":
+    if text in ("RAM", "auto"):
         return text
     m = re.fullmatch(r"(\d+)\^(\d+)", text)
     if m:

@@ -62,7 +62,9 @@ def uapi_names():
 A = uapi_names()
 COUNTERS = sorted(v for v in A.values() if v.endswith("_total"))
 # the knobs and their defaults, from the uapi header's FB_KNOBS
-KNOB_DEFAULTS = {k["name"]: str(k["def"]) for k in knob_table.header_knobs()}
+# (a computed default, "auto", reads in sysfs as the pages it came to)
+KNOB_DEFAULTS = {k["name"]: "16896" if k["def"] == "auto" else str(k["def"])
+                 for k in knob_table.header_knobs()}
 
 
 def device_attrs(n=0):

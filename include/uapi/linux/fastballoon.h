@@ -53,6 +53,7 @@
 #define FB_ATTR_EFFECTIVE	"effective_target_pages" /* what the balloon aims at */
 #define FB_ATTR_INFLATE_RATE	"last_inflate_pages_per_s"	/* last inflate run */
 #define FB_ATTR_DEFLATE_RATE	"last_deflate_pages_per_s"	/* last deflate run */
+#define FB_ATTR_RESERVE_AUTO	"reserve_auto_pages"	/* reserve_pages' computed default */
 
 /*
  * Read-write attributes (the knobs). Each is also a module parameter of the
@@ -64,6 +65,7 @@
 #define FB_ATTR_GUEST_TARGET	"guest_target_pages"
 #define FB_ATTR_MAX_PAGES	"max_pages"
 #define FB_ATTR_FLOOR		"floor_pages"
+#define FB_ATTR_RESERVE		"reserve_pages"
 #define FB_ATTR_INFLATE_LIMIT	"inflate_limit_pages_per_s"
 #define FB_ATTR_MAX_ORDER	"max_order"
 #define FB_ATTR_DEFRAG		"defrag"
@@ -84,6 +86,13 @@
 
 /* The upper bound of a page-valued knob: ram_pages (FB_ATTR_RAM). */
 #define FB_KNOB_RAM		(~0ULL)
+/*
+ * The default of a page-valued knob that the driver computes when the
+ * device binds (reserve_pages: the value FB_ATTR_RESERVE_AUTO shows). The
+ * knob itself always reads as the pages in effect, never as this; as a
+ * module parameter it means "compute it", as it does by default.
+ */
+#define FB_KNOB_AUTO		(~0ULL - 1)
 
 /* How a knob's value is counted. */
 enum fb_unit {
@@ -128,7 +137,8 @@ enum fb_path { FB_PATH_WORDS(FB_WORD_VALUE) FB_NR_PATH };
  * @unit: enum fb_unit.
  * @min, @max: the accepted range, both included; @max FB_KNOB_RAM means
  *	ram_pages. Unused (0) for word knobs.
- * @def: the default: a number, or for a word knob its word.
+ * @def: the default: a number, FB_KNOB_AUTO (computed at bind), or for a
+ *	word knob its word.
  * @words: FB_<KNOB>_WORDS for a word knob, FB_NO_WORDS for the others.
  *
  * The numbers are decimal literals or macros for them (see above).
@@ -137,6 +147,8 @@ enum fb_path { FB_PATH_WORDS(FB_WORD_VALUE) FB_NR_PATH };
 	X(guest_target_pages, FB_UNIT_PAGES, 0, FB_KNOB_RAM, 0, FB_NO_WORDS) \
 	X(max_pages, FB_UNIT_PAGES, 0, FB_KNOB_RAM, 0, FB_NO_WORDS)	\
 	X(floor_pages, FB_UNIT_PAGES, 0, FB_KNOB_RAM, 0, FB_NO_WORDS)	\
+	X(reserve_pages, FB_UNIT_PAGES, 0, FB_KNOB_RAM, FB_KNOB_AUTO,	\
+	  FB_NO_WORDS)							\
 	X(inflate_limit_pages_per_s, FB_UNIT_PAGES_PER_S, 0,		\
 	  FB_INFLATE_LIMIT_MAX, 0, FB_NO_WORDS)				\
 	X(max_order, FB_UNIT_ORDER, 0, FB_MAX_ORDER_LIMIT,		\
