@@ -14,8 +14,9 @@ whole suite on the debug kernel).
 """
 
 # The groups the 6.12 builds run in CI: the basic life of a balloon, its
-# books in the kernel's counters, and the knobs.
-CORE_GROUPS = ("default", "books", "books-doo", "tuning")
+# books in the kernel's counters, the knobs, and the reserve (a greedy host
+# must not kill the guest on any kernel).
+CORE_GROUPS = ("default", "books", "books-doo", "tuning", "reserve")
 
 # Groups that show a documented risk rather than what the driver does on
 # one kernel or another: CI runs them on one kernel only.
