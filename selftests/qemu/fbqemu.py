@@ -533,6 +533,33 @@ def find_health_problems(text):
     return [ln.strip() for ln in text.splitlines() if _HEALTH_RE.search(ln)]
 
 
+_INT3_RE = re.compile(r"Oops: int3\b")
+_CODE_RE = re.compile(r"Code: (?:[0-9a-f]{2} )*([0-9a-f]{2}) <[0-9a-f]{2}>")
+
+
+def stale_int3(text):
+    """The "Oops: int3" line of console @text when the breakpoint that
+    trapped is no longer in memory: the first "Code:" line after it shows
+    the bytes around the trap address, and the one just before it (the
+    int3, 0xcc, when it is really there) is something else. Text patching
+    (a static key, a tracepoint turned on) writes an int3, then the new
+    instruction, and waits for every CPU to serialize in between; under TCG
+    a vCPU can still run the int3 afterwards from code translated before.
+    Real hardware cannot, and a stray int3 of ours would still be in
+    memory. None if @text shows no such trap."""
+    lines = text.splitlines()
+    for i, ln in enumerate(lines):
+        if not _INT3_RE.search(ln):
+            continue
+        for code in lines[i + 1:i + 40]:
+            m = _CODE_RE.search(code)
+            if m:
+                if m.group(1) != "cc":
+                    return ln.strip()
+                break
+    return None
+
+
 def meminfo_kib(text):
     """Parse /proc/meminfo text into {field: kB}."""
     out = {}

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 """The host-side tests, which need no guest: the packaging test
-(selftests/packaging/test-packaging.sh) and balloonctl's own tests
-(selftests/tools/test_balloonctl.py), each turned into the runner's
-results through its res.report(verdict, where, name, detail, secs).
+(selftests/packaging/test-packaging.sh), balloonctl's own tests
+(selftests/tools/test_balloonctl.py) and the runner's reading of guest
+consoles, each turned into the runner's results through its
+res.report(verdict, where, name, detail, secs).
 """
 
 import os
@@ -63,3 +64,34 @@ def run_tool_tests(res):
                    "%s exited %d after %d results:\n%s" % (
                        os.path.basename(TOOL_TESTS), p.returncode, n,
                        _last_lines(p.stdout, 15)), time.monotonic() - t0)
+
+
+# Console excerpts for fbqemu.stale_int3(), each with what it must say. The
+# first is as seen in a run (trixie's 6.12, a tracepoint turned on): the
+# byte before the trap address is 0f, the first of the 5-byte NOP that
+# replaced the int3; in the second the int3 (cc) is still there.
+_OOPS = ("[   55.376521] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\n"
+         "[   55.378264] RIP: 0010:__schedule+0x343/0xbe0\n"
+         "[   55.379013] Code: 9f 48 89 45 b8 0f 85 ab 06 00 00 e9 f4 02 00 "
+         "00 %s <1f> 44 00 00 48 8b 83 88 0a 00 00\n")
+_STALE_INT3_CASES = (
+    ("a replaced int3", _OOPS % "0f", True),
+    ("an int3 still in memory", _OOPS % "cc", False),
+    ("an int3 oops without a Code line", _OOPS.splitlines()[0] + "\n", False),
+    ("another oops", _OOPS.replace("int3", "general protection") % "0f",
+     False),
+    ("a clean console", "[    1.0] Run /init as init process\n", False),
+)
+
+
+def run_console_tests(res):
+    """fbqemu.stale_int3(): the emulator's stale int3, which the runner
+    tries once more in a fresh guest, is told from every other oops."""
+    t0 = time.monotonic()
+    wrong = ["%s: %r" % (what, fbqemu.stale_int3(text))
+             for what, text, want in _STALE_INT3_CASES
+             if bool(fbqemu.stale_int3(text)) != want]
+    res.report("not ok" if wrong else "ok", "host", "stale_int3",
+               "misread: " + "; ".join(wrong) if wrong else
+               "%d console excerpts read right" % len(_STALE_INT3_CASES),
+               time.monotonic() - t0)
