@@ -99,7 +99,12 @@ static bool fb_backed_off(struct fb_balloon *fb)
 /*
  * Runs of the size work, for the last_*_pages_per_s attributes: a run starts
  * when the balloon begins moving one way and ends when it reaches the
- * target or can go no further; its rate counts the pauses in between.
+ * target or can go no further; its rate counts the pauses in between. A
+ * run that moved less than FB_RATE_MIN_PAGES leaves the last rate as it
+ * was: waking the work, taking the lock and telling the host are most of
+ * its time, and a rate over a few microseconds says nothing about what a
+ * target change costs (2 MiB given back on the range path: some 50 million
+ * pages/s).
  */
 static void fb_run_step(struct fb_balloon *fb, enum fb_run dir, u64 start,
 			unsigned long got, bool done)
@@ -117,7 +122,7 @@ static void fb_run_step(struct fb_balloon *fb, enum fb_run dir, u64 start,
 	fb->run_pages += got;
 	if (!done)
 		return;
-	if (fb->run_pages) {
+	if (fb->run_pages >= FB_RATE_MIN_PAGES) {
 		ns = max_t(u64, now - fb->run_start_ns, 1);
 		rate = div64_u64((u64)fb->run_pages * NSEC_PER_SEC, ns);
 		if (dir == FB_RUN_INFLATE)

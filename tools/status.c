@@ -126,9 +126,24 @@ static const char *bc_fmt_pages(char *buf, size_t len, const char *dev,
 	return buf;
 }
 
+/*
+ * "300000 pages/s (1171.9 MiB/s)"; 0 is no run of FB_RATE_MIN_PAGES yet
+ * (a smaller run has no rate).
+ */
+static const char *bc_fmt_rate(char *buf, size_t len, uint64_t rate)
+{
+	if (rate)
+		snprintf(buf, len, "%llu pages/s (%.1f MiB/s)",
+			 (unsigned long long)rate, bc_mib(rate));
+	else
+		snprintf(buf, len, "none yet (no run of %.0f MiB)",
+			 bc_mib(FB_RATE_MIN_PAGES));
+	return buf;
+}
+
 static void bc_status_text(const char *dev)
 {
-	char buf[BC_VALUE_LEN], sz[64];
+	char buf[BC_VALUE_LEN], sz[64], rbuf[2][64];
 	uint64_t host, eff, actual, blocks = 0, small = 0, ram = 0, floor = 0;
 	uint64_t avail, v, in_rate, de_rate;
 	bool have_blocks, have_small, have_floor;
@@ -171,10 +186,9 @@ static void bc_status_text(const char *dev)
 
 	if (!bc_attr_read_u64(dev, FB_ATTR_INFLATE_RATE, &in_rate) &&
 	    !bc_attr_read_u64(dev, FB_ATTR_DEFLATE_RATE, &de_rate))
-		printf("  last runs        inflate %llu pages/s (%.1f MiB/s), "
-		       "deflate %llu pages/s (%.1f MiB/s)\n",
-		       (unsigned long long)in_rate, bc_mib(in_rate),
-		       (unsigned long long)de_rate, bc_mib(de_rate));
+		printf("  last runs        inflate %s, deflate %s\n",
+		       bc_fmt_rate(rbuf[0], sizeof(rbuf[0]), in_rate),
+		       bc_fmt_rate(rbuf[1], sizeof(rbuf[1]), de_rate));
 
 	bc_attr_read_u64(dev, FB_ATTR_RAM, &ram);
 	have_floor = !bc_attr_read_u64(dev, FB_ATTR_FLOOR, &floor);

@@ -287,8 +287,12 @@ def deepest_mib(c, cap, spare=RAM_SPARE_MIB):
 
 
 def deflate_and_check(c, base_memtotal):
+    """Deflate all the way, check every page came back; the seconds the
+    host saw it take."""
+    t = time.monotonic()
     c.g.set_balloon(FULL)
     c.g.wait_balloon(FULL, timeout=120)
+    took = time.monotonic() - t
     now = c.meminfo()["MemTotal"]
     check(now == base_memtotal, "MemTotal %d KiB after deflate, was %d KiB",
           now, base_memtotal)
@@ -296,6 +300,7 @@ def deflate_and_check(c, base_memtotal):
     if fb:
         check(fb["actual_pages"] == 0, "actual_pages %d after deflate",
               fb["actual_pages"])
+    return took
 
 
 def fb_steady(c, tries=20):

@@ -157,6 +157,37 @@ def t_range_path(c):
     c.note.append("ranged %d MiB, RSS %d MiB" % (ranged >> 8, rss))
 
 
+@fastballoon_only
+def t_run_rates(c):
+    """last_*_pages_per_s are rates of real work: a 256 MiB run's rate is
+    no slower than the host saw it go (the host's time includes the run's),
+    and runs under 64 MiB (2 MiB given back on the range path takes a few
+    microseconds) leave the figures as they were."""
+    c.reset()
+    base = c.meminfo()["MemTotal"]
+    pages = 256 * PAGES_PER_MIB
+    took_in = inflate_and_check(c, 256)
+    took_de = deflate_and_check(c, base)
+    fb = c.fb()
+    rin, rde = fb["last_inflate_pages_per_s"], fb["last_deflate_pages_per_s"]
+    check(rin * took_in >= pages, "inflate rate %d pages/s, but the host saw "
+          "%d pages take %.3f s", rin, pages, took_in)
+    check(rde * took_de >= pages, "deflate rate %d pages/s, but the host saw "
+          "%d pages take %.3f s", rde, pages, took_de)
+    for mib in (2, 4, 32, 2):
+        inflate_and_check(c, mib)
+        deflate_and_check(c, base)
+        fb = c.fb()
+        check((fb["last_inflate_pages_per_s"],
+               fb["last_deflate_pages_per_s"]) == (rin, rde),
+              "a %d MiB run changed the rates: inflate %d -> %d, deflate "
+              "%d -> %d pages/s", mib, rin, fb["last_inflate_pages_per_s"],
+              rde, fb["last_deflate_pages_per_s"])
+    c.note.append("256 MiB: inflate %d pages/s (host saw %.2f s), deflate %d "
+                  "pages/s (%.3f s); 2-32 MiB runs left them" %
+                  (rin, took_in, rde, took_de))
+
+
 def _fragment_and_inflate(c):
     """fb_frag fragments memory; inflate over half of the 4 KiB holes;
     max_order back to 9.  Returns fastballoon's attributes and the host's

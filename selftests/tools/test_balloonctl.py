@@ -565,6 +565,22 @@ def test_status_text(ctx):
                "status lacks counter %s" % c)
 
 
+def test_status_rates(ctx):
+    """Status gives each last run's rate, and says when there is none yet
+    (0: no run of FB_RATE_MIN_PAGES, the size a rate needs)."""
+    p = ctx.run(["status"], ctx.one)
+    ctx.rc_is(p, 0)
+    expect("inflate 300000 pages/s (1171.9 MiB/s), deflate 1200000 pages/s "
+           "(4687.5 MiB/s)" in p.stdout, "status lacks the rates:\n%s"
+           % p.stdout)
+    fx = ctx.fixture()
+    fx.write(fx.attr(A["FB_ATTR_INFLATE_RATE"]), "0\n")
+    p = ctx.run(["status"], fx)
+    ctx.rc_is(p, 0)
+    want = "inflate none yet (no run of 64 MiB), deflate 1200000"
+    expect(want in p.stdout, "status lacks %r:\n%s" % (want, p.stdout))
+
+
 def test_status_json(ctx):
     """Status --json: one object, required keys, numbers and strings."""
     p = ctx.run(["status", "--json"], ctx.one)
@@ -972,6 +988,7 @@ TESTS = [test_set_page_units,
          test_set_permission_exit3,
          test_get,
          test_status_text,
+         test_status_rates,
          test_status_json,
          test_status_json_null_and_escape,
          test_two_devices_status,

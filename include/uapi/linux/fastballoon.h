@@ -53,6 +53,8 @@
 #define FB_ATTR_EFFECTIVE	"effective_target_pages" /* what the balloon aims at */
 #define FB_ATTR_INFLATE_RATE	"last_inflate_pages_per_s"	/* last inflate run */
 #define FB_ATTR_DEFLATE_RATE	"last_deflate_pages_per_s"	/* last deflate run */
+/* A run that moved fewer pages than this has no rate: the last one stands. */
+#define FB_RATE_MIN_PAGES	(32 * FB_PAGES_PER_BLOCK)	/* 64 MiB */
 #define FB_ATTR_RESERVE_AUTO	"reserve_auto_pages"	/* reserve_pages' computed default */
 
 /*
