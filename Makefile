@@ -24,6 +24,7 @@
 #   make bench-unmet          the same, only a target that cannot be met
 #   make deps                 apt-install what check and bench need (root)
 #   make check-packaging      selftests/packaging (root; installs, then cleans up)
+#   make deb [DEB_OUT=build/deb]  Debian packages fastballoon-dkms and balloonctl
 
 # The one place the version is written is FB_VERSION in the uapi header,
 # which the module (MODULE_VERSION) and balloonctl (--version) include;
@@ -54,8 +55,9 @@ MODDIR := /lib/modules/$(KVER)/updates
 # /etc/modprobe.d, not /usr/lib/modprobe.d: "make install" is the local
 # administrator's act, and /etc is their directory, where they expect to find,
 # edit and delete it. /usr/lib/modprobe.d (/lib/modprobe.d on Debian) belongs
-# to distribution packages; a fastballoon .deb would put the file there, and a
-# same-named file in /etc would override it.
+# to distribution packages; fastballoon's .deb (make deb) puts the file in
+# /usr/lib/modprobe.d, the same directory on a merged-/usr system, and a
+# same-named file in /etc overrides it.
 MODPROBE_D := /etc/modprobe.d
 
 PREFIX ?= /usr/local
@@ -79,7 +81,7 @@ DEPMOD = $(if $(DESTDIR),@echo "DESTDIR set: not running depmod",depmod -a $(KVE
 .PHONY: all modules tools clean install uninstall install-tool uninstall-tool \
 	dkms-files version dkms-install \
 	dkms-uninstall deps check check-all check-debug bench bench-unmet \
-	check-packaging demo
+	check-packaging demo deb
 
 all: modules $(TOOLS)
 
@@ -102,6 +104,8 @@ endif
 ifneq ($(TOOLS),)
 	$(MAKE) -C tools clean
 endif
+	rm -rf $(DEB_OUT)
+	@[ ! -d build ] || rmdir --ignore-fail-on-non-empty build
 
 # One install method per system: "make install" puts the module in updates/,
 # DKMS in updates/dkms/. With both, DKMS will not replace the first copy (and
@@ -182,6 +186,42 @@ dkms-uninstall:
 	rm -rf $(DKMS_DIR)
 	rm -f $(MODPROBE_D)/fastballoon.conf
 	$(MAKE) uninstall-tool
+
+# Debian packages, built the way Debian builds DKMS module packages
+# (debhelper, dh-dkms; debian/rules says what goes where) from a copy of
+# the tree (the files git tracks, or everything but .git and build/ outside
+# a checkout), into DEB_OUT: the source tree gets nothing but that
+# directory. debian/changelog exists only in the copy, written here with
+# FB_VERSION, so the packages' version is the module's. Its date is
+# SOURCE_DATE_EPOCH's, else the last commit's, for reproducible builds.
+DEB_OUT ?= build/deb
+GIT = git -c safe.directory=$(CURDIR)
+IN_GIT = $(shell $(GIT) rev-parse --is-inside-work-tree 2>/dev/null)
+DEB_STAGE = $(abspath $(DEB_OUT))/fastballoon-$(VERSION)
+DEB_DATE = $(shell date -R -u -d @$${SOURCE_DATE_EPOCH:-$$($(GIT) log -1 \
+	--format=%ct 2>/dev/null || date +%s)})
+DEB_MAINT = $(shell sed -n 's/^Maintainer: //p' debian/control)
+
+deb:
+	@command -v dpkg-buildpackage >/dev/null || { echo "make deb:" \
+		"dpkg-buildpackage not found: apt install dpkg-dev debhelper" \
+		"dh-dkms (or make deps)" >&2; exit 1; }
+	@[ -n "$(VERSION)" ] || { echo "make deb: no FB_VERSION in" \
+		"include/uapi/linux/fastballoon.h" >&2; exit 1; }
+	rm -rf $(DEB_OUT)
+	mkdir -p $(DEB_STAGE)
+	$(if $(IN_GIT),$(GIT) ls-files -z -co --exclude-standard | \
+		tar --null --ignore-failed-read -T - -cf -,\
+		tar --exclude=./.git --exclude=./build -cf - .) | \
+		tar -C $(DEB_STAGE) -xf -
+	$(MAKE) -s -C $(DEB_STAGE) clean KDIR=/nonexistent DEB_OUT=/nonexistent
+	printf '%s (%s) unstable; urgency=medium\n\n  * %s\n\n -- %s  %s\n' \
+		fastballoon $(VERSION) \
+		"Built from the fastballoon source tree$(if $(IN_GIT), (git $(shell $(GIT) describe --always --dirty)))." \
+		"$(DEB_MAINT)" "$(DEB_DATE)" >$(DEB_STAGE)/debian/changelog
+	cd $(DEB_STAGE) && dpkg-buildpackage -b --no-sign
+	rm -rf $(DEB_STAGE)
+	@ls -l $(DEB_OUT)
 
 # Both runners take one series per --kernel (default: all), so KERNELS="6.1
 # 6.12" means one run per kernel; all run, and the target fails if any did.
