@@ -117,6 +117,15 @@ dkms_has = command -v dkms >/dev/null && dkms status -m fastballoon 2>/dev/null 
 not_by_dkms = if [ -z "$(DESTDIR)" ] && { $(dkms_has); }; then \
 	echo "fastballoon is installed by DKMS for $(KVER):" \
 		"run 'make dkms-uninstall' first" >&2; exit 1; fi
+# The Debian package (make deb) is a third method: while dpkg has
+# fastballoon-dkms unpacked, its files are dpkg's, and make must not
+# install beside them or remove them (its preinst refuses the other way).
+by_deb = command -v dpkg-query >/dev/null && \
+	dpkg-query -W -f='$${Status}\n' fastballoon-dkms 2>/dev/null | \
+	grep -qvE 'not-installed|config-files'
+not_by_deb = if [ -z "$(DESTDIR)" ] && { $(by_deb); }; then \
+	echo "fastballoon is installed by the fastballoon-dkms package:" \
+		"run 'apt remove fastballoon-dkms' first" >&2; exit 1; fi
 not_by_make = found=$$(ls /lib/modules/*/updates/fastballoon.ko 2>/dev/null); \
 	if [ -n "$$found" ]; then \
 		echo "fastballoon is installed by 'make install' ($$found):" \
@@ -142,6 +151,7 @@ uninstall-tool:
 SIGN_FILE ?= $(KDIR)/scripts/sign-file
 
 install: all
+	@$(not_by_deb)
 	@$(not_by_dkms)
 	install -D -m 0644 $(MODULE) $(DESTDIR)$(MODDIR)/fastballoon.ko
 	strip --strip-debug $(DESTDIR)$(MODDIR)/fastballoon.ko
@@ -152,6 +162,7 @@ install: all
 	$(DEPMOD)
 
 uninstall:
+	@$(not_by_deb)
 	@$(not_by_dkms)
 	rm -f $(DESTDIR)$(MODDIR)/fastballoon.ko
 	rm -f $(DESTDIR)$(MODPROBE_D)/fastballoon.conf
@@ -168,6 +179,7 @@ version:
 # so it is installed here once rather than from a DKMS per-kernel hook
 # (POST_REMOVE would delete it while other kernels still have the module).
 dkms-install: $(TOOLS)
+	@$(not_by_deb)
 	@$(not_by_make)
 	@if dkms status -m fastballoon -v $(VERSION) | grep -q .; then \
 		dkms remove fastballoon/$(VERSION) --all; fi
@@ -181,6 +193,7 @@ dkms-install: $(TOOLS)
 	$(MAKE) install-tool
 
 dkms-uninstall:
+	@$(not_by_deb)
 	@if dkms status -m fastballoon -v $(VERSION) | grep -q .; then \
 		dkms remove fastballoon/$(VERSION) --all; fi
 	rm -rf $(DKMS_DIR)
