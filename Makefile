@@ -23,7 +23,8 @@
 #   make bench [KERNELS=...]  both drivers side by side (selftests/bench)
 #   make bench-unmet          the same, only a target that cannot be met
 #   make deps                 apt-install what check and bench need (root)
-#   make check-packaging      selftests/packaging (root; installs, then cleans up)
+#   make check-packaging      selftests/packaging: make install, DKMS, the .debs
+#                             (root; installs, then cleans up)
 #   make deb [DEB_OUT=build/deb]  Debian packages fastballoon-dkms and balloonctl
 
 # The one place the version is written is FB_VERSION in the uapi header,
@@ -280,7 +281,10 @@ bench: deps
 bench-unmet: deps
 	$(call per_kernel,python3 selftests/bench/bench.py --only unmet --reps 1)
 
-# The packaging test exits 4 when it skips (not root, no dkms, ...); it says
-# so itself, and a skip is not a make error.
+# The packaging tests (make install and DKMS; the Debian packages) exit 4
+# when they skip (not root, no dkms, ...); they say so themselves, and a
+# skip is not a make error. Both run; the target fails if either did.
 check-packaging:
-	@selftests/packaging/test-packaging.sh; rc=$$?; [ $$rc -eq 4 ] || exit $$rc
+	@rc=0; for t in test-packaging.sh test-deb.sh; do \
+		selftests/packaging/$$t; r=$$?; [ $$r -eq 4 ] || [ $$r -eq 0 ] || rc=1; \
+	done; exit $$rc

@@ -36,7 +36,7 @@
 
 set -u
 
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 readonly MODPROBE_FILE=/etc/modprobe.d/$NAME.conf
