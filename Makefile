@@ -105,7 +105,7 @@ endif
 ifneq ($(TOOLS),)
 	$(MAKE) -C tools clean
 endif
-	rm -rf $(DEB_OUT)
+	$(deb_clean)
 	@[ ! -d build ] || rmdir --ignore-fail-on-non-empty build
 
 # One install method per system: "make install" puts the module in updates/,
@@ -215,6 +215,14 @@ DEB_STAGE = $(abspath $(DEB_OUT))/fastballoon-$(VERSION)
 DEB_DATE = $(shell date -R -u -d @$${SOURCE_DATE_EPOCH:-$$($(GIT) log -1 \
 	--format=%ct 2>/dev/null || date +%s)})
 DEB_MAINT = $(shell sed -n 's/^Maintainer: //p' debian/control)
+# What "make deb" writes into DEB_OUT, and nothing else there: DEB_OUT may be
+# a directory of the user's own (make clean and a new make deb leave the
+# rest of it alone, and remove it only if that leaves it empty).
+DEB_FILES = fastballoon-dkms_*.deb balloonctl_*.deb balloonctl-dbgsym_*.deb \
+	fastballoon_*.buildinfo fastballoon_*.changes
+deb_clean = [ ! -d $(DEB_OUT) ] || { \
+	( cd $(DEB_OUT) && rm -rf $(DEB_FILES) fastballoon-$(VERSION) ) && \
+	rmdir --ignore-fail-on-non-empty $(DEB_OUT); }
 
 deb:
 	@command -v dpkg-buildpackage >/dev/null || { echo "make deb:" \
@@ -222,7 +230,7 @@ deb:
 		"dh-dkms (or make deps)" >&2; exit 1; }
 	@[ -n "$(VERSION)" ] || { echo "make deb: no FB_VERSION in" \
 		"include/uapi/linux/fastballoon.h" >&2; exit 1; }
-	rm -rf $(DEB_OUT)
+	@$(deb_clean)
 	mkdir -p $(DEB_STAGE)
 	$(if $(IN_GIT),$(GIT) ls-files -z -co --exclude-standard | \
 		tar --null --ignore-failed-read -T - -cf -,\

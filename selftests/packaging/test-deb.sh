@@ -80,6 +80,17 @@ deb_out_ok() {
 	[ "$actual" = "$expected" ] || { echo "expected:"; echo "$expected"; return 1; }
 }
 
+# DEB_OUT may be a directory of the user's: make deb removed the stale
+# package put there before it ran, kept the user's file (removed here, for
+# deb_out_ok), and wrote the new packages beside it.
+own_files_kept() {
+	[ ! -e "$tmp/deb/${DKMS_PKG}_0.0.0_all.deb" ] ||
+		{ echo "make deb left its stale output"; return 1; }
+	[ "$(cat "$tmp/deb/keep.txt" 2>/dev/null)" = mine ] ||
+		{ echo "make deb removed a file of the user's in DEB_OUT"; return 1; }
+	rm "$tmp/deb/keep.txt"
+}
+
 # deb_file PACKAGE: the .deb of PACKAGE in DEB_OUT, whatever its version.
 deb_file() { find "$tmp/deb" -maxdepth 1 -name "$1_*.deb" | head -n 1; }
 
@@ -288,8 +299,12 @@ note "source: $SRC, version $version, suite: ${SUITE:-none}"
 # --- build and lint on the host ------------------------------------------------
 
 t0=$SECONDS
+mkdir "$tmp/deb"
+echo mine >"$tmp/deb/keep.txt"
+: >"$tmp/deb/${DKMS_PKG}_0.0.0_all.deb"
 touch "$tmp/stamp"
 check "make deb DEB_OUT=<tmp>" make -C "$SRC" deb DEB_OUT="$tmp/deb"
+check "make deb replaced its own old output in DEB_OUT and kept the rest" own_files_kept
 check "make deb wrote nothing into the source tree" tree_untouched
 check "DEB_OUT has the packages, named for FB_VERSION $version, and nothing else" deb_out_ok
 check "both packages' Version and the packaged dkms.conf are FB_VERSION" deb_versions_match
