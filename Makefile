@@ -23,7 +23,9 @@
 #   make bench [KERNELS=...]  both drivers side by side (selftests/bench)
 #   make bench-unmet          the same, only a target that cannot be met
 #   make deps                 apt-install what check and bench need (root)
-#   make check-packaging      selftests/packaging (root; installs, then cleans up)
+#   make check-packaging      selftests/packaging: make install, DKMS, the .debs
+#                             (root; installs, then cleans up)
+#   make deb [DEB_OUT=build/deb]  Debian packages fastballoon-dkms and balloonctl
 
 # The one place the version is written is FB_VERSION in the uapi header,
 # which the module (MODULE_VERSION) and balloonctl (--version) include;
@@ -54,8 +56,9 @@ MODDIR := /lib/modules/$(KVER)/updates
 # /etc/modprobe.d, not /usr/lib/modprobe.d: "make install" is the local
 # administrator's act, and /etc is their directory, where they expect to find,
 # edit and delete it. /usr/lib/modprobe.d (/lib/modprobe.d on Debian) belongs
-# to distribution packages; a fastballoon .deb would put the file there, and a
-# same-named file in /etc would override it.
+# to distribution packages; fastballoon's .deb (make deb) puts the file in
+# /usr/lib/modprobe.d, the same directory on a merged-/usr system, and a
+# same-named file in /etc overrides it.
 MODPROBE_D := /etc/modprobe.d
 
 PREFIX ?= /usr/local
@@ -79,7 +82,7 @@ DEPMOD = $(if $(DESTDIR),@echo "DESTDIR set: not running depmod",depmod -a $(KVE
 .PHONY: all modules tools clean install uninstall install-tool uninstall-tool \
 	dkms-files version dkms-install \
 	dkms-uninstall deps check check-all check-debug bench bench-unmet \
-	check-packaging demo
+	check-packaging demo deb
 
 all: modules $(TOOLS)
 
@@ -102,6 +105,8 @@ endif
 ifneq ($(TOOLS),)
 	$(MAKE) -C tools clean
 endif
+	$(deb_clean)
+	@[ ! -d build ] || rmdir --ignore-fail-on-non-empty build
 
 # One install method per system: "make install" puts the module in updates/,
 # DKMS in updates/dkms/. With both, DKMS will not replace the first copy (and
@@ -113,6 +118,15 @@ dkms_has = command -v dkms >/dev/null && dkms status -m fastballoon 2>/dev/null 
 not_by_dkms = if [ -z "$(DESTDIR)" ] && { $(dkms_has); }; then \
 	echo "fastballoon is installed by DKMS for $(KVER):" \
 		"run 'make dkms-uninstall' first" >&2; exit 1; fi
+# The Debian package (make deb) is a third method: while dpkg has
+# fastballoon-dkms unpacked, its files are dpkg's, and make must not
+# install beside them or remove them (its preinst refuses the other way).
+by_deb = command -v dpkg-query >/dev/null && \
+	dpkg-query -W -f='$${Status}\n' fastballoon-dkms 2>/dev/null | \
+	grep -qvE 'not-installed|config-files'
+not_by_deb = if [ -z "$(DESTDIR)" ] && { $(by_deb); }; then \
+	echo "fastballoon is installed by the fastballoon-dkms package:" \
+		"run 'apt remove fastballoon-dkms' first" >&2; exit 1; fi
 not_by_make = found=$$(ls /lib/modules/*/updates/fastballoon.ko 2>/dev/null); \
 	if [ -n "$$found" ]; then \
 		echo "fastballoon is installed by 'make install' ($$found):" \
@@ -138,6 +152,7 @@ uninstall-tool:
 SIGN_FILE ?= $(KDIR)/scripts/sign-file
 
 install: all
+	@$(not_by_deb)
 	@$(not_by_dkms)
 	install -D -m 0644 $(MODULE) $(DESTDIR)$(MODDIR)/fastballoon.ko
 	strip --strip-debug $(DESTDIR)$(MODDIR)/fastballoon.ko
@@ -148,6 +163,7 @@ install: all
 	$(DEPMOD)
 
 uninstall:
+	@$(not_by_deb)
 	@$(not_by_dkms)
 	rm -f $(DESTDIR)$(MODDIR)/fastballoon.ko
 	rm -f $(DESTDIR)$(MODPROBE_D)/fastballoon.conf
@@ -164,6 +180,7 @@ version:
 # so it is installed here once rather than from a DKMS per-kernel hook
 # (POST_REMOVE would delete it while other kernels still have the module).
 dkms-install: $(TOOLS)
+	@$(not_by_deb)
 	@$(not_by_make)
 	@if dkms status -m fastballoon -v $(VERSION) | grep -q .; then \
 		dkms remove fastballoon/$(VERSION) --all; fi
@@ -177,11 +194,56 @@ dkms-install: $(TOOLS)
 	$(MAKE) install-tool
 
 dkms-uninstall:
+	@$(not_by_deb)
 	@if dkms status -m fastballoon -v $(VERSION) | grep -q .; then \
 		dkms remove fastballoon/$(VERSION) --all; fi
 	rm -rf $(DKMS_DIR)
 	rm -f $(MODPROBE_D)/fastballoon.conf
 	$(MAKE) uninstall-tool
+
+# Debian packages, built the way Debian builds DKMS module packages
+# (debhelper, dh-dkms; debian/rules says what goes where) from a copy of
+# the tree (the files git tracks, or everything but .git and build/ outside
+# a checkout), into DEB_OUT: the source tree gets nothing but that
+# directory. debian/changelog exists only in the copy, written here with
+# FB_VERSION, so the packages' version is the module's. Its date is
+# SOURCE_DATE_EPOCH's, else the last commit's, for reproducible builds.
+DEB_OUT ?= build/deb
+GIT = git -c safe.directory=$(CURDIR)
+IN_GIT = $(shell $(GIT) rev-parse --is-inside-work-tree 2>/dev/null)
+DEB_STAGE = $(abspath $(DEB_OUT))/fastballoon-$(VERSION)
+DEB_DATE = $(shell date -R -u -d @$${SOURCE_DATE_EPOCH:-$$($(GIT) log -1 \
+	--format=%ct 2>/dev/null || date +%s)})
+DEB_MAINT = $(shell sed -n 's/^Maintainer: //p' debian/control)
+# What "make deb" writes into DEB_OUT, and nothing else there: DEB_OUT may be
+# a directory of the user's own (make clean and a new make deb leave the
+# rest of it alone, and remove it only if that leaves it empty).
+DEB_FILES = fastballoon-dkms_*.deb balloonctl_*.deb balloonctl-dbgsym_*.deb \
+	fastballoon_*.buildinfo fastballoon_*.changes
+deb_clean = [ ! -d $(DEB_OUT) ] || { \
+	( cd $(DEB_OUT) && rm -rf $(DEB_FILES) fastballoon-$(VERSION) ) && \
+	rmdir --ignore-fail-on-non-empty $(DEB_OUT); }
+
+deb:
+	@command -v dpkg-buildpackage >/dev/null || { echo "make deb:" \
+		"dpkg-buildpackage not found: apt install dpkg-dev debhelper" \
+		"dh-dkms (or make deps)" >&2; exit 1; }
+	@[ -n "$(VERSION)" ] || { echo "make deb: no FB_VERSION in" \
+		"include/uapi/linux/fastballoon.h" >&2; exit 1; }
+	@$(deb_clean)
+	mkdir -p $(DEB_STAGE)
+	$(if $(IN_GIT),$(GIT) ls-files -z -co --exclude-standard | \
+		tar --null --ignore-failed-read -T - -cf -,\
+		tar --exclude=./.git --exclude=./build -cf - .) | \
+		tar -C $(DEB_STAGE) -xf -
+	$(MAKE) -s -C $(DEB_STAGE) clean KDIR=/nonexistent DEB_OUT=/nonexistent
+	printf '%s (%s) unstable; urgency=medium\n\n  * %s\n\n -- %s  %s\n' \
+		fastballoon $(VERSION) \
+		"Built from the fastballoon source tree$(if $(IN_GIT), (git $(shell $(GIT) describe --always --dirty)))." \
+		"$(DEB_MAINT)" "$(DEB_DATE)" >$(DEB_STAGE)/debian/changelog
+	cd $(DEB_STAGE) && dpkg-buildpackage -b --no-sign
+	rm -rf $(DEB_STAGE)
+	@ls -l $(DEB_OUT)
 
 # Both runners take one series per --kernel (default: all), so KERNELS="6.1
 # 6.12" means one run per kernel; all run, and the target fails if any did.
@@ -227,7 +289,10 @@ bench: deps
 bench-unmet: deps
 	$(call per_kernel,python3 selftests/bench/bench.py --only unmet --reps 1)
 
-# The packaging test exits 4 when it skips (not root, no dkms, ...); it says
-# so itself, and a skip is not a make error.
+# The packaging tests (make install and DKMS; the Debian packages) exit 4
+# when they skip (not root, no dkms, ...); they say so themselves, and a
+# skip is not a make error. Both run; the target fails if either did.
 check-packaging:
-	@selftests/packaging/test-packaging.sh; rc=$$?; [ $$rc -eq 4 ] || exit $$rc
+	@rc=0; for t in test-packaging.sh test-deb.sh; do \
+		selftests/packaging/$$t; r=$$?; [ $$r -eq 4 ] || [ $$r -eq 0 ] || rc=1; \
+	done; exit $$rc

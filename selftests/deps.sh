@@ -1,9 +1,12 @@
 #!/bin/bash
 # Install what building, testing and benchmarking fastballoon needs on a
 # Debian 12 host: toolchain, QEMU, busybox, dkms, linux-source-6.1 (for the
-# kselftest headers), debootstrap (the newer suites' kernels live in cached
-# chroots: selftests/qemu/suites.py) and the headers of every bookworm
-# kernel, resolved by the same script that picks the kernel images.
+# kselftest headers), what "make deb" and its test need (debhelper; dh-dkms,
+# which holds dh_dkms on bookworm as on trixie; lintian; no fakeroot:
+# debian/control says Rules-Requires-Root: no), debootstrap (the newer
+# suites' kernels live in cached chroots: selftests/qemu/suites.py) and the
+# headers of every bookworm kernel, resolved by the same script that picks
+# the kernel images.
 # Idempotent; fast when all is there already. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +19,7 @@ fi
 pkgs=(build-essential libc6-dev kmod xz-utils cpio busybox-static
       qemu-system-x86 python3 dkms linux-source-6.1 perl
       debootstrap                           # the trixie and sid chroots
+      dpkg-dev debhelper dh-dkms lintian    # make deb, selftests/packaging/test-deb.sh
       bc bison flex libssl-dev libelf-dev   # selftests/debug: the debug kernel
       clang libclang-rt-14-dev)
 

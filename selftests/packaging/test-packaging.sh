@@ -36,42 +36,18 @@
 
 set -u
 
-readonly KSFT_PASS=0 KSFT_FAIL=1 KSFT_SKIP=4
-readonly NAME=fastballoon
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
-readonly SRC
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
 readonly MODPROBE_FILE=/etc/modprobe.d/$NAME.conf
 readonly MOK_FILES=(/var/lib/dkms/mok.key /var/lib/dkms/mok.pub)
 # what "make install" puts outside /lib/modules with the default PREFIX
 readonly TOOL_FILES=(/usr/local/sbin/balloonctl /usr/local/share/man/man8/balloonctl.8)
 
-tests=0
-failed=0
-tmp=
-version=
 declare -A hdr_of=()		# release -> headers directory
 declare -A snapshot=()		# release -> /lib/modules/<release> before, or "absent"
 declare -A mok_was=()		# key file -> "present" or "absent"
 kvers=()
-
-ok() { tests=$((tests + 1)); echo "ok $tests - $*"; }
-not_ok() { tests=$((tests + 1)); failed=$((failed + 1)); echo "not ok $tests - $*"; }
-note() { echo "# $*"; }
-skip_all() { echo "1..0 # SKIP $*"; exit $KSFT_SKIP; }
-
-# check DESCRIPTION COMMAND...: one test line for one command; its output
-# goes to $tmp/last.log and, on failure, its tail to the "# " lines.
-check() {
-	local desc=$1
-	shift
-	if "$@" >"$tmp/last.log" 2>&1; then
-		ok "$desc"
-	else
-		not_ok "$desc"
-		tail -n 25 "$tmp/last.log" | sed 's/^/#   /'
-	fi
-	cat "$tmp/last.log" >>"$tmp/all.log"
-}
 
 # Everything under /lib/modules/<release> except the distribution's kernel/.
 modules_listing() {
@@ -225,14 +201,6 @@ build_warning_free() {
 	[ "$rc" -eq 0 ] && ! grep -qi 'warning:' "$tmp/w1.log"
 }
 
-# copy_list FROM "FILE..." TO: copy the files, keeping their relative paths.
-copy_list() {
-	local -a list
-
-	read -r -a list <<<"$2"
-	(cd "$1" && cp --parents "${list[@]}" "$3")
-}
-
 # No file shipped to DKMS is one git ignores, i.e. something a build in the
 # source tree generated (driver/*.mod.c would match driver/*.[ch]).
 list_not_generated() {
@@ -297,18 +265,6 @@ only_dkms() {
 	dkms_install_ok "$1"
 }
 
-# refuses WHAT COMMAND...: COMMAND fails and says WHAT on stderr.
-refuses() {
-	local what=$1 out
-
-	shift
-	if out=$("$@" 2>&1); then
-		echo "$* succeeded:"; echo "$out"; return 1
-	fi
-	echo "$out"
-	grep -qF "$what" <<<"$out" || { echo "no '$what' in its output"; return 1; }
-}
-
 live_uninstall_ok() {
 	local f
 
@@ -370,14 +326,7 @@ for cmd in dkms make modinfo depmod gcc flock; do
 	command -v "$cmd" >/dev/null || skip_all "$cmd not installed"
 done
 
-# One run at a time (make check-packaging and selftests/qemu/run_tests.py
-# both start this test): a second run would find the first one's install,
-# or worse, remove it under its feet. Wait for the other to finish.
-lockdir=/run/lock
-[ -d "$lockdir" ] || lockdir=/tmp
-exec 9>"$lockdir/$NAME-packaging.lock"
-flock -w "${FB_PACKAGING_LOCK_WAIT:-600}" 9 ||
-	skip_all "another packaging test still holds $lockdir/$NAME-packaging.lock"
+take_lock
 
 for hdr in /usr/src/linux-headers-6.1.*-amd64 /usr/src/linux-headers-6.12.*-amd64; do
 	rel=$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' \
@@ -548,69 +497,12 @@ fi
 
 # --- DKMS inside a newer suite's chroot (its gcc, its dkms) ------------------
 
-# in_root ROOT CMD...: run CMD in the chroot with /proc mounted (objtool
-# reads its limits there); unmounted again whatever happens.
-in_root() {
-	local root=$1 rc
-	shift
-	mount -t proc proc "$root/proc" || return 1
-	chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-		LC_ALL=C.UTF-8 "$@"
-	rc=$?
-	umount -l "$root/proc"
-	return $rc
-}
-
-# chroot_dkms_installed ROOT RELEASE: dkms put the module in updates/dkms
-# for RELEASE, with that vermagic, and, where the kernel itself is installed
-# in the chroot (modules.dep exists: trixie's dkms pulls in the image), depmod
-# indexed it. dkms 3.2 skips depmod for a kernel that has only its headers
-# installed (sid's chroot), and says so.
-chroot_dkms_installed() {
-	local root=$1 kver=$2 mod
-
-	mod=$(in_root "$root" sh -c "find /lib/modules/$kver/updates -name '$NAME.ko*'" | head -n 1)
-	echo "installed: ${mod:-nothing}"
-	[ -n "$mod" ] && [ "${mod#/lib/modules/"$kver"/updates/dkms/}" != "$mod" ] || return 1
-	in_root "$root" modinfo -F vermagic "$mod" | grep -q "^$kver " || return 1
-	if [ ! -e "$root/lib/modules/$kver/modules.dep" ]; then
-		echo "no modules.dep for $kver (headers only): no depmod to check"
-		return 0
-	fi
-	[ "$(in_root "$root" modinfo -k "$kver" -F filename "$NAME")" = "$mod" ]
-}
-
-# chroot_clean ROOT RELEASE [LISTING]: no trace of this test in the chroot;
-# with LISTING (/lib/modules/RELEASE before the test), what depmod added
-# there goes too.
-chroot_clean() {
-	local root=$1 kver=$2 before=${3:-} f
-
-	in_root "$root" dkms status -m "$NAME" | grep -q . &&
-		in_root "$root" dkms remove "$NAME/$version" --all >/dev/null 2>&1
-	rm -rf "$root/usr/src/$NAME-$version" "$root/var/lib/dkms/$NAME" "$root/tmp/$NAME-dkms"
-	rm -rf "$root/lib/modules/$kver/updates"
-	[ -n "$before" ] || return 0
-	for f in "$root/lib/modules/$kver"/*; do
-		grep -qxF "${f##*/}" <<<"$before" || rm -rf "$f"
-	done
-	return 0
-}
-
-chroot_as_found() {
-	local root=$1 kver=$2 before=$3 now
-
-	ls -d "$root/usr/src/$NAME-"* "$root/var/lib/dkms/$NAME" 2>/dev/null && return 1
-	now=$(ls "$root/lib/modules/$kver")
-	[ "$now" = "$before" ] || { echo "/lib/modules/$kver: $now"; return 1; }
-}
-
 for suite in ${FB_PACKAGING_SUITES-trixie sid}; do
 	if ! command -v debootstrap >/dev/null; then
 		ok "$suite: dkms in its chroot # SKIP debootstrap not installed"
 		continue
 	fi
-	if ! out=$(python3 "$SRC/selftests/qemu/suites.py" --print "$suite" 2>"$tmp/suite.log"); then
+	if ! out=$(suite_chroot "$suite"); then
 		not_ok "$suite: its chroot (selftests/qemu/suites.py $suite)"
 		tail -n 15 "$tmp/suite.log" | sed 's/^/#   /'
 		continue

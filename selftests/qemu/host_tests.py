@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
-"""The host-side tests, which need no guest: the packaging test
-(selftests/packaging/test-packaging.sh), balloonctl's own tests
+"""The host-side tests, which need no guest: the packaging tests
+(selftests/packaging/test-packaging.sh: make install and DKMS;
+test-deb.sh: the Debian packages), balloonctl's own tests
 (selftests/tools/test_balloonctl.py) and the runner's reading of guest
 consoles, each turned into the runner's results through its
 res.report(verdict, where, name, detail, secs).
@@ -15,23 +16,27 @@ import time
 import fbqemu
 from fbtest import KSFT_SKIP, _last_lines
 
-PACKAGING_TEST = os.path.join(fbqemu.REPO, "selftests", "packaging",
-                              "test-packaging.sh")
+PACKAGING_DIR = os.path.join(fbqemu.REPO, "selftests", "packaging")
+# result name -> script
+PACKAGING_TESTS = {"packaging": "test-packaging.sh",
+                   "packaging/deb": "test-deb.sh"}
 TOOL_TESTS = os.path.join(fbqemu.REPO, "selftests", "tools",
                           "test_balloonctl.py")
 
 
-def run_packaging(res):
-    if not os.path.exists(PACKAGING_TEST):
+def run_packaging(res, name="packaging"):
+    """One packaging test (@name, a key of PACKAGING_TESTS): one result."""
+    script = os.path.join(PACKAGING_DIR, PACKAGING_TESTS[name])
+    if not os.path.exists(script):
         return
     t0 = time.monotonic()
-    p = subprocess.run(["bash", PACKAGING_TEST], cwd=fbqemu.REPO,
+    p = subprocess.run(["bash", script], cwd=fbqemu.REPO,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, stdin=subprocess.DEVNULL)
     verdict = {0: "ok", KSFT_SKIP: "skip"}.get(p.returncode, "not ok")
     detail = {"ok": "", "skip": _last_lines(p.stdout, 1)}.get(
         verdict, "exit %d:\n%s" % (p.returncode, _last_lines(p.stdout, 15)))
-    res.report(verdict, "host", "packaging", detail, time.monotonic() - t0)
+    res.report(verdict, "host", name, detail, time.monotonic() - t0)
 
 
 def run_tool_tests(res):

@@ -387,8 +387,8 @@ def main(argv=None):
             ap.error("--debug-groups: no group %r (groups: %s)" % (
                 g, ", ".join(known)))
     if args.list:
-        print("host/packaging\nhost/balloonctl\nhost/stale_int3\n" +
-              "\n".join(names))
+        print("".join("host/%s\n" % n for n in host_tests.PACKAGING_TESTS) +
+              "host/balloonctl\nhost/stale_int3\n" + "\n".join(names))
         return 0
     selected = {n for n in names if args.substr in n} | {
         t for g in GROUPS if args.substr in g["name"] for t, _ in g["tests"]}
@@ -397,8 +397,9 @@ def main(argv=None):
     # The host tests do not depend on the kernel: a debug kernel run
     # (make check-debug, after make check) does not repeat them.
     host = args.kernel != debugkernel.SERIES
-    if host and args.substr in "host/packaging":
-        host_tests.run_packaging(res)
+    for name in host_tests.PACKAGING_TESTS:
+        if host and args.substr in "host/" + name:
+            host_tests.run_packaging(res, name)
     if host and args.substr in "host/balloonctl":
         host_tests.run_tool_tests(res)
     if host and args.substr in "host/stale_int3":
