@@ -223,10 +223,16 @@ static void fb_size_func(struct work_struct *work)
 	if (got == want && !cut) {
 		fb_retry_reset(fb);
 		fb_queue_size_work_delayed(fb, pause);
-	} else if (got) {
+	} else if (got && !cut) {
 		fb_retry_reset(fb);
 		fb_queue_size_work_delayed(fb, FB_RETRY_DELAY);
 	} else {
+		/*
+		 * Nothing taken, or only what the reserve or the floor let
+		 * through: a block that MemAvailable's ups and downs made
+		 * room for must not restart the back-off from its shortest
+		 * delay (that was a pass every 0.2-6 s for half a minute).
+		 */
 		unsigned long delay = READ_ONCE(fb->retry_delay);
 
 		WRITE_ONCE(fb->retry_delay, min(delay * 2, FB_RETRY_MAX));
