@@ -137,3 +137,29 @@ chroot_as_found() {
 	now=$(ls "$root/lib/modules/$kver")
 	[ "$now" = "$before" ] || { echo "/lib/modules/$kver: $now"; return 1; }
 }
+
+# open_suite SUITE WHAT: SUITE's cached chroot, with dkms in it, as $root
+# and $kver (selftests/qemu/suites.py makes it if absent). Without
+# debootstrap or dkms: an "ok ... # SKIP" line for WHAT; without the
+# chroot: a "not ok" line and the log's tail. Either way $root is empty
+# and the status 1.
+open_suite() {
+	local out
+
+	root=
+	if ! command -v debootstrap >/dev/null; then
+		ok "$1: $2 # SKIP debootstrap not installed"
+		return 1
+	fi
+	if ! out=$(suite_chroot "$1"); then
+		not_ok "$1: its chroot (selftests/qemu/suites.py $1)"
+		tail -n 15 "$tmp/suite.log" | sed 's/^/#   /'
+		return 1
+	fi
+	read -r root kver <<<"$out"
+	if [ ! -x "$root/usr/sbin/dkms" ]; then
+		ok "$1: $2 # SKIP no dkms in $root"
+		root=
+		return 1
+	fi
+}

@@ -319,23 +319,9 @@ note "build and lintian: $((SECONDS - t0)) s"
 # --- install, remove, purge in the suite's chroot ----------------------------
 
 chroot_part() {
-	local out dkms_deb tool_deb t
+	local dkms_deb tool_deb t
 
-	if ! command -v debootstrap >/dev/null; then
-		ok "$SUITE: the packages in its chroot # SKIP debootstrap not installed"
-		return
-	fi
-	if ! out=$(suite_chroot "$SUITE"); then
-		not_ok "$SUITE: its chroot (selftests/qemu/suites.py $SUITE)"
-		tail -n 15 "$tmp/suite.log" | sed 's/^/#   /'
-		return
-	fi
-	read -r root kver <<<"$out"
-	if [ ! -x "$root/usr/sbin/dkms" ]; then
-		ok "$SUITE: the packages in its chroot # SKIP no dkms in $root"
-		root=
-		return
-	fi
+	open_suite "$SUITE" "the packages in its chroot" || return
 	note "$SUITE: $root, kernel $kver, $(in_root "$root" dkms --version)"
 	listing=
 	chroot_restore >/dev/null 2>&1

@@ -498,20 +498,7 @@ fi
 # --- DKMS inside a newer suite's chroot (its gcc, its dkms) ------------------
 
 for suite in ${FB_PACKAGING_SUITES-trixie sid}; do
-	if ! command -v debootstrap >/dev/null; then
-		ok "$suite: dkms in its chroot # SKIP debootstrap not installed"
-		continue
-	fi
-	if ! out=$(suite_chroot "$suite"); then
-		not_ok "$suite: its chroot (selftests/qemu/suites.py $suite)"
-		tail -n 15 "$tmp/suite.log" | sed 's/^/#   /'
-		continue
-	fi
-	read -r root kver <<<"$out"
-	if [ ! -x "$root/usr/sbin/dkms" ]; then
-		ok "$suite: dkms in its chroot # SKIP no dkms in $root"
-		continue
-	fi
+	open_suite "$suite" "dkms in its chroot" || continue
 	note "$suite: $root, kernel $kver, $(in_root "$root" dkms --version)," \
 		"$(in_root "$root" gcc --version | head -n 1)"
 	chroot_clean "$root" "$kver"
