@@ -17,8 +17,10 @@
 #                             CHECK_DEBUG_GROUPS on the debug kernel within
 #                             CHECK_BUDGET minutes) unless KERNELS is given
 #   make check-all            everything: whole suite on every kernel, then on
-#                             the debug kernel (hours on 2 cores)
+#                             the debug kernel, then check-qemu (hours on 2 cores)
 #   make check-debug          the whole suite on the debug kernel (selftests/debug, built once)
+#   make check-qemu [QEMUS="trixie sid"]  the core groups on every kernel with
+#                             trixie's QEMU 10 and sid's QEMU 11 (from their chroots)
 #   make demo [KERNELS=6.1]   boot a guest and watch fastballoon inflate and deflate
 #   make bench [KERNELS=...]  both drivers side by side (selftests/bench)
 #   make bench-unmet          the same, only a target that cannot be met
@@ -82,7 +84,7 @@ DEPMOD = $(if $(DESTDIR),@echo "DESTDIR set: not running depmod",depmod -a $(KVE
 .PHONY: all modules tools clean install uninstall install-tool uninstall-tool \
 	dkms-files version dkms-install \
 	dkms-uninstall deps check check-all check-debug bench bench-unmet \
-	check-packaging demo deb
+	check-packaging check-qemu demo deb
 
 all: modules $(TOOLS)
 
@@ -267,10 +269,22 @@ check: deps
 		$(if $(strip $(CHECK_DEBUG_GROUPS)),--debug-groups $(CHECK_DEBUG_GROUPS) \
 		--budget $(CHECK_BUDGET)))
 
-# Both runs go on if the first fails; the target fails if either did.
+# Every run goes on if one fails; the target fails if any did.
 check-all: deps
 	@rc=0; python3 selftests/qemu/run_tests.py --kernel all || rc=1; \
-	python3 selftests/qemu/run_tests.py --kernel 6.1-debug || rc=1; exit $$rc
+	python3 selftests/qemu/run_tests.py --kernel 6.1-debug || rc=1; \
+	$(MAKE) --no-print-directory check-qemu || rc=1; exit $$rc
+
+# The newer hosts' QEMU (selftests/qemu/qemus.py), each on every Debian
+# kernel with the core groups (make check already runs trixie's kernel on
+# trixie's QEMU and sid's on sid's).
+QEMUS ?= trixie sid
+check-qemu: deps
+	@rc=0; for q in $(QEMUS); do \
+		echo "run_tests.py --kernel all --qemu $$q --groups core"; \
+		python3 selftests/qemu/run_tests.py --kernel all --qemu $$q \
+			--groups core || rc=1; \
+	done; exit $$rc
 
 # The debug kernel (KASAN, kmemleak, lockdep; panic_on_warn): the first run
 # builds it into the cache (about 12 min on 2 idle cores).

@@ -583,14 +583,18 @@ class Guest:
             "virtio_balloon" or None).
     hugetlb: back guest RAM with 2 MiB hugetlbfs pages (reserves them on
              the host for the guest's lifetime).
+    qemu:    the QEMU to run (qemus.Qemu: the host's or a suite's); None
+             is the system's qemu-system-x86_64.
     """
 
     BALLOON_QOM = "/machine/peripheral/balloon0"
 
     def __init__(self, kimg, initrd, mem_mib=2048, smp=2, balloon_props=None,
                  driver=None, cmdline="", hugetlb=False, keep=False,
-                 workdir=None, iothread=None):
+                 workdir=None, iothread=None, qemu=None):
         self.kimg = kimg
+        # qemus.Qemu, or None for the system's qemu-system-x86_64
+        self.qemu = qemu
         self.initrd = initrd
         self.mem_mib = mem_mib
         self.smp = smp
@@ -633,7 +637,8 @@ class Guest:
         props = self.balloon_device()
         dev = ",".join([props.pop("driver")] +
                        ["%s=%s" % kv for kv in props.items()])
-        argv = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max",
+        argv = list(self.qemu.argv if self.qemu else ("qemu-system-x86_64",))
+        argv += ["-accel", "tcg", "-cpu", "max",
                 "-m", "%dM" % self.mem_mib, "-smp", str(self.smp),
                 "-nodefaults", "-no-user-config", "-display", "none",
                 "-no-reboot",

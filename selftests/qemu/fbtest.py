@@ -93,6 +93,22 @@ class Ctx:
         rc, out = self.g.run("readlink $(fb-dev)/driver")
         return out.rsplit("/", 1)[-1] if rc == 0 and out else None
 
+    def kernel_version(self):
+        """The guest kernel's (major, minor), from uname -r."""
+        rel = self.g.sh("uname -r").strip()
+        m = re.match(r"(\d+)\.(\d+)", rel)
+        if not m:
+            raise FbError("uname -r said %r" % rel)
+        return int(m.group(1)), int(m.group(2))
+
+    def qemu_version(self):
+        """The (major, minor, micro) of the QEMU the guest runs on."""
+        q = self.g.qemu
+        if q is not None:
+            return q.version
+        v = self.g.qmp("query-version")["qemu"]
+        return v["major"], v["minor"], v["micro"]
+
     def loaded(self, drv):
         return self.g.run("grep -q '^%s ' /proc/modules" % drv)[0] == 0
 

@@ -100,3 +100,42 @@ def run_console_tests(res):
                "misread: " + "; ".join(wrong) if wrong else
                "%d console excerpts read right" % len(_STALE_INT3_CASES),
                time.monotonic() - t0)
+
+
+# The virtio-balloon-pci properties the groups (groups.py) and the tests
+# set: a QEMU that lost one would fail them in a way that reads like a
+# driver bug.
+BALLOON_PROPS = ("deflate-on-oom", "free-page-hint", "free-page-reporting",
+                 "page-poison", "guest-stats-polling-interval", "iothread")
+
+
+def run_qemu_tests(res, names):
+    """Each QEMU of @names (qemus.NAMES) runs, says its version, and its
+    virtio-balloon-pci has every property the tests use: one result each,
+    host/qemu/<name>. A suite's QEMU is installed in its chroot first."""
+    import qemus
+    import suites
+    for name in names:
+        t0 = time.monotonic()
+        try:
+            q = qemus.ensure(name, log=lambda s: print("# " + s, flush=True))
+            p = subprocess.run(list(q.argv) + ["-device",
+                                               "virtio-balloon-pci,help"],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True,
+                               stdin=subprocess.DEVNULL, timeout=60)
+            have = set(re.findall(r"^\s*([\w-]+)=", p.stdout, re.M))
+            lost = [prop for prop in BALLOON_PROPS if prop not in have]
+            if p.returncode or lost:
+                verdict, detail = "not ok", "QEMU %s: %s" % (
+                    q.vstr, "exit %d: %s" % (p.returncode, p.stdout[-300:])
+                    if p.returncode else "virtio-balloon-pci has no " +
+                    ", ".join(lost))
+            else:
+                verdict, detail = "ok", "QEMU %s (%s), %d device properties" \
+                    % (q.vstr, q.package or "?", len(have))
+        except (qemus.QemuError, suites.SuiteError, OSError,
+                subprocess.SubprocessError) as e:
+            verdict, detail = "not ok", "%s: %s" % (type(e).__name__, e)
+        res.report(verdict, "host", "qemu/" + name, detail,
+                   time.monotonic() - t0)

@@ -26,6 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fbqemu  # noqa: E402
 import kernels  # noqa: E402
 import ciplan  # noqa: E402
+import qemus  # noqa: E402
+import suites  # noqa: E402
 sys.path.insert(0, os.path.join(fbqemu.REPO, "selftests", "debug"))
 import debugkernel  # noqa: E402
 import groups  # noqa: E402
@@ -90,9 +92,12 @@ class GroupBoot:
     after a failed test (it may leave anything behind) or a dead guest; the
     console written during each test is checked."""
 
-    def __init__(self, kimg, initrd, args, group):
+    def __init__(self, kimg, initrd, args, group, qemu=None):
         self.kimg, self.initrd = kimg, initrd
         self.args, self.group = args, group
+        self.qemu = qemu
+        # what result lines name: the kernel, and the QEMU if not the host's
+        self.where = kimg.series + (qemu.label if qemu else "")
         self.guest = None
         self.offset = 0         # console bytes checked so far
         self.stale_int3 = None  # judge(): the emulator's fault, if it was
@@ -108,12 +113,13 @@ class GroupBoot:
                                   balloon_props=g["device"],
                                   cmdline=g["cmdline"],
                                   driver=g["boot_driver"] or self.args.driver,
-                                  hugetlb=g["hugetlb"], keep=self.args.keep)
+                                  hugetlb=g["hugetlb"], keep=self.args.keep,
+                                  qemu=self.qemu)
         self.offset = 0
         self.guest.boot()
         for why in self.guest.early_crashes:
             print("# %s %s: the kernel died before init, booted again: %s" % (
-                self.kimg.series, g["name"], why), flush=True)
+                self.where, g["name"], why), flush=True)
         return self.guest
 
     def judge(self, test, verdict, detail):
@@ -131,7 +137,7 @@ class GroupBoot:
             verdict, detail = "not ok", console_detail(bad, detail)
         if verdict == "not ok":
             self.stale_int3 = fbqemu.stale_int3(text)
-            log = save_console(self.guest, self.kimg.series,
+            log = save_console(self.guest, self.where,
                                self.group["name"], test)
             self.guest.shutdown()
             detail += "\nconsole log: %s" % log
@@ -146,7 +152,7 @@ class GroupBoot:
             return
         if getattr(self.kimg, "kmemleak", False):
             check_kmemleak(res, guest, self.kimg, self.group["name"])
-        save_console(guest, self.kimg.series, self.group["name"])
+        save_console(guest, self.where, self.group["name"])
         if self.args.keep:
             print("# kept %s" % guest.dir)
         guest.shutdown()
@@ -172,9 +178,12 @@ def run_test(boot, fn, args, balloonctl, note):
         return "not ok", "test crashed:\n" + traceback.format_exc()
 
 
-def run_group(res, kimg, initrd, args, group, selected, balloonctl):
-    """The @selected tests of @group (an entry of groups.GROUPS), in order."""
-    boot = GroupBoot(kimg, initrd, args, group)
+def run_group(res, kimg, initrd, args, group, selected, balloonctl,
+              qemu=None):
+    """The @selected tests of @group (an entry of groups.GROUPS), in order,
+    on @qemu (qemus.Qemu; None: the system's)."""
+    boot = GroupBoot(kimg, initrd, args, group, qemu)
+    where = boot.where
     try:
         for tname, fn in group["tests"]:
             if tname not in selected:
@@ -182,7 +191,7 @@ def run_group(res, kimg, initrd, args, group, selected, balloonctl):
             t0 = time.monotonic()
             if getattr(fn, "fastballoon_only", False) and \
                     args.driver != "fastballoon":
-                res.report("skip", kimg.series, tname, "fastballoon only")
+                res.report("skip", where, tname, "fastballoon only")
                 continue
             verdict, detail = boot.judge(tname, *run_test(
                 boot, fn, args, balloonctl, []))
@@ -191,11 +200,11 @@ def run_group(res, kimg, initrd, args, group, selected, balloonctl):
                 # in a fresh guest (a second time fails the test).
                 print("# %s %s: the emulator ran an int3 that text patching "
                       "had already replaced (%s), run again in a fresh "
-                      "guest; %s" % (kimg.series, tname, boot.stale_int3,
+                      "guest; %s" % (where, tname, boot.stale_int3,
                                      detail.splitlines()[-1]), flush=True)
                 verdict, detail = boot.judge(tname, *run_test(
                     boot, fn, args, balloonctl, []))
-            res.report(verdict, kimg.series, tname, detail,
+            res.report(verdict, where, tname, detail,
                        time.monotonic() - t0)
     finally:
         boot.close(res)
@@ -272,9 +281,21 @@ def make_initrd(kimg, extra):
     return initrd, balloonctl
 
 
-def run_kernel(res, series, args, selected, gate=None):
-    """Every selected test on one kernel.  @gate(group), when given, says
-    before each group why not to run it (None: run it)."""
+def get_qemu(name):
+    """The QEMU @name (qemus.NAMES): (qemus.Qemu, None) or (None, why)."""
+    try:
+        return qemus.ensure(name, log=lambda s: print("# " + s,
+                                                      flush=True)), None
+    except (qemus.QemuError, suites.SuiteError, OSError,
+            subprocess.CalledProcessError) as e:
+        return None, "cannot run %s's QEMU: %s" % (name, e)
+
+
+def run_kernel(res, series, args, selected, gate=None, qemu="host"):
+    """Every selected test on one kernel, its guests on the QEMU @qemu
+    (qemus.NAMES; results name "<series>@qemu-<major.minor>" for a suite's
+    QEMU).  @gate(group), when given, says before each group why not to
+    run it (None: run it)."""
     t0 = time.monotonic()
     try:
         kimg, pkg = get_kernel(series)
@@ -289,25 +310,30 @@ def run_kernel(res, series, args, selected, gate=None):
         res.report(verdict, series, "build", detail, time.monotonic() - tb)
     if not guest_tests:
         return
-    if args.driver == "fastballoon" and why_not:
+    q, no_qemu = get_qemu(qemu)
+    where = series + (q.label if q else "@qemu-" + qemu)
+    if q:
+        print("# %s: guests on QEMU %s (%s's, package %s)" % (
+            where, q.vstr, q.name, q.package or "?"), flush=True)
+    if args.driver == "fastballoon" and why_not or no_qemu:
         for t in guest_tests:
-            res.report("not ok", series, t, why_not)
+            res.report("not ok", where, t, no_qemu or why_not)
         return
     try:
         initrd, balloonctl = make_initrd(kimg, extra)
     except (FbError, subprocess.CalledProcessError) as e:
         for t in guest_tests:
-            res.report("not ok", series, t, "no initramfs: %s" % e)
+            res.report("not ok", where, t, "no initramfs: %s" % e)
         return
     for group in GROUPS:
         why = gate(group) if gate else None
         if why:
             for t, _ in group["tests"]:
                 if t in selected:
-                    res.report("skip", series, t, why)
+                    res.report("skip", where, t, why)
             continue
-        run_group(res, kimg, initrd, args, group, selected, balloonctl)
-    print("# %s: %.0f s" % (series, time.monotonic() - t0), flush=True)
+        run_group(res, kimg, initrd, args, group, selected, balloonctl, q)
+    print("# %s: %.0f s" % (where, time.monotonic() - t0), flush=True)
 
 
 def run_debug_groups(res, args, selected, t0):
@@ -358,11 +384,21 @@ def main(argv=None):
                     choices=list(kernels.SERIES) + [debugkernel.SERIES, "all"],
                     help="all: the Debian kernels; %s (built once, about "
                     "12 min) only when named" % debugkernel.SERIES)
+    ap.add_argument("--qemu", default="host", choices=qemus.NAMES,
+                    help="the QEMU the guests run on: this machine's, or "
+                    "the one trixie or sid ships, run from that suite's "
+                    "cached chroot (qemus.py); --plan ci picks per kernel")
     ap.add_argument("--driver", default="fastballoon",
                     choices=["fastballoon", "virtio_balloon"])
     ap.add_argument("-k", dest="substr", default="",
                     help="run only tests whose name, or whose group's name, "
                     "contains SUBSTRING")
+    ap.add_argument("--groups", default="", metavar="G1,G2",
+                    help="run only the tests of these groups (and the "
+                    "build); 'core' is ciplan.CORE_GROUPS")
+    ap.add_argument("--no-host", action="store_true",
+                    help="leave out the host tests (packaging, balloonctl, "
+                    "the QEMUs): guests only")
     ap.add_argument("--keep", action="store_true",
                     help="keep the guests' work directories (console logs)")
     ap.add_argument("--debug-groups", default="", metavar="G1,G2",
@@ -386,17 +422,31 @@ def main(argv=None):
         if g not in known:
             ap.error("--debug-groups: no group %r (groups: %s)" % (
                 g, ", ".join(known)))
+    only = []
+    for g in filter(None, args.groups.split(",")):
+        if g == "core":
+            only += ciplan.CORE_GROUPS
+        elif g in known:
+            only.append(g)
+        else:
+            ap.error("--groups: no group %r (groups: core, %s)" % (
+                g, ", ".join(known)))
     if args.list:
         print("".join("host/%s\n" % n for n in host_tests.PACKAGING_TESTS) +
-              "host/balloonctl\nhost/stale_int3\n" + "\n".join(names))
+              "host/balloonctl\nhost/stale_int3\n" +
+              "".join("host/qemu/%s\n" % n for n in qemus.NAMES) +
+              "\n".join(names))
         return 0
     selected = {n for n in names if args.substr in n} | {
         t for g in GROUPS if args.substr in g["name"] for t, _ in g["tests"]}
+    if only:
+        selected &= {"build"} | {t for g in GROUPS if g["name"] in only
+                                 for t, _ in g["tests"]}
     t0 = time.monotonic()
     res = Results()
     # The host tests do not depend on the kernel: a debug kernel run
     # (make check-debug, after make check) does not repeat them.
-    host = args.kernel != debugkernel.SERIES
+    host = args.kernel != debugkernel.SERIES and not args.no_host
     for name in host_tests.PACKAGING_TESTS:
         if host and args.substr in "host/" + name:
             host_tests.run_packaging(res, name)
@@ -404,11 +454,14 @@ def main(argv=None):
         host_tests.run_tool_tests(res)
     if host and args.substr in "host/stale_int3":
         host_tests.run_console_tests(res)
+    qemu_names = [n for n in qemus.NAMES if args.substr in "host/qemu/" + n]
+    if host and qemu_names:
+        host_tests.run_qemu_tests(res, qemu_names)
     if args.plan == "ci":
         ciplan.run_ci(run_kernel, res, args, selected)
     else:
         for series in kernels.series_list(args.kernel):
-            run_kernel(res, series, args, selected)
+            run_kernel(res, series, args, selected, qemu=args.qemu)
     if args.debug_groups:
         run_debug_groups(res, args, selected, t0)
     print("# wall time %.0f s (driver %s)" % (time.monotonic() - t0, args.driver))
