@@ -131,18 +131,8 @@ sort:
  */
 static bool fb_defrag_room(void)
 {
-	unsigned long reserve = 2 * FB_BLOCK_PAGES;
-	struct zone *zone;
-	int nid, z;
-
-	for_each_online_node(nid) {
-		for (z = 0; z < MAX_NR_ZONES; z++) {
-			zone = &NODE_DATA(nid)->node_zones[z];
-			if (populated_zone(zone))
-				reserve += high_wmark_pages(zone);
-		}
-	}
-	return global_zone_page_state(NR_FREE_PAGES) > reserve;
+	return global_zone_page_state(NR_FREE_PAGES) >
+	       2 * FB_BLOCK_PAGES + fb_high_wmarks();
 }
 
 /* Count an evacuation in the debugfs histogram: <1, <4, <16, <64, <256 ms. */

@@ -10,6 +10,7 @@
 
 #include <linux/atomic.h>
 #include <linux/debugfs.h>
+#include <linux/mmzone.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/page_reporting.h>
@@ -534,6 +535,29 @@ static inline void fb_acct(struct fb_balloon *fb, long blocks, long small)
 static inline void fb_count(struct fb_balloon *fb, enum fb_counter c, u64 n)
 {
 	atomic64_add(n, &fb->cnt[c]);
+}
+
+/**
+ * fb_high_wmarks() - the high watermarks of every populated zone, summed
+ *
+ * Return: pages; what kswapd keeps free before allocations stall, which
+ * both the reserve (pressure.c) and defragmentation's room (defrag.c)
+ * start from.
+ */
+static inline unsigned long fb_high_wmarks(void)
+{
+	unsigned long sum = 0;
+	struct zone *zone;
+	int nid, z;
+
+	for_each_online_node(nid) {
+		for (z = 0; z < MAX_NR_ZONES; z++) {
+			zone = &NODE_DATA(nid)->node_zones[z];
+			if (populated_zone(zone))
+				sum += high_wmark_pages(zone);
+		}
+	}
+	return sum;
 }
 
 /*

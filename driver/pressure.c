@@ -113,18 +113,9 @@ static unsigned long fb_floor_band(unsigned long floor)
 
 static unsigned long fb_reserve_default(unsigned long ram)
 {
-	unsigned long wmark = 0, reserve;
-	struct zone *zone;
-	int nid, z;
+	unsigned long reserve;
 
-	for_each_online_node(nid) {
-		for (z = 0; z < MAX_NR_ZONES; z++) {
-			zone = &NODE_DATA(nid)->node_zones[z];
-			if (populated_zone(zone))
-				wmark += high_wmark_pages(zone);
-		}
-	}
-	reserve = FB_RESERVE_WMARK_MULT * wmark +
+	reserve = FB_RESERVE_WMARK_MULT * fb_high_wmarks() +
 		  (ram >> FB_RESERVE_RAM_SHIFT) + FB_RESERVE_MARGIN;
 	return min(reserve, ram / 2);
 }
