@@ -113,6 +113,7 @@ GROUPS = [
         ("hot_unplug", t_faults.t_hot_unplug),
         ("rmmod_mid_inflate", t_faults.t_rmmod_mid_inflate),
         ("rmmod_mid_deflate", t_faults.t_rmmod_mid_deflate),
+        ("deflate_latency", t_faults.t_deflate_latency),
         ("rmmod_mid_defrag", t_faults.t_rmmod_mid_defrag),
         ("unbind_bind_50", t_faults.t_unbind_bind_50),
         ("offline_block", t_faults.t_offline_block),

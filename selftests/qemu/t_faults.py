@@ -215,23 +215,72 @@ def t_rmmod_mid_inflate(c):
     _works_again(c, base)
 
 
+# How often rmmod_mid_deflate tries to land its rmmod in the deflate: the
+# guest-side watcher polls MemTotal, and on a loaded host (two cores, two
+# TCG guests) it was once not scheduled until the deflate was over
+# (sid, a fresh-clone CI run here), so that nothing was tested.
+MID_DEFLATE_TRIES = 3
+
+
 def t_rmmod_mid_deflate(c):
-    """rmmod 64 MiB into the deflate of 1 GiB of 4 KiB pages."""
+    """rmmod 64 MiB into the deflate of 1 GiB of 4 KiB pages (tried again,
+    up to MID_DEFLATE_TRIES times, when the deflate ended before the rmmod
+    started: that tests nothing)."""
     c.reset()
     mi0, free0 = c.meminfo(), c.free_kib()
     base = mi0["MemTotal"]
+    missed = 0
+    while True:
+        _into_4k(c)
+        inflate_and_check(c, 1024)
+        done = _rmmod_when(c, "read k m u < /proc/meminfo; [ $m -ge %d ]" % (
+            base - (1024 - 64) * KIB))
+        c.g.set_balloon(FULL)
+        r = done()
+        left = _mib(base - r["memtotal"])
+        _all_back(c, mi0, free0, "rmmod")
+        if left > 0:
+            break
+        missed += 1
+        check(missed < MID_DEFLATE_TRIES, "rmmod started with the deflate "
+              "done, %d times out of %d", missed, missed)
+        _works_again(c, base)
+    c.note.append("rmmod with %d of 1024 MiB left took %.2f s%s" % (
+        left, r["secs"], " (the deflate was over before the rmmod %d "
+        "time(s) before)" % missed if missed else ""))
+    _works_again(c, base)
+
+
+# A deflate of 1 GiB of single pages must give the CPU up as it goes: a
+# program on each CPU waits at most this long (measured under TCG on 6.1,
+# two guests on the two cores: 873 ms when fastballoon freed the pages in
+# one loop, 23 ms in chunks of 1024 with cond_resched() between; 8-46 ms
+# with no deflate at all, what the host steals).
+LATENCY_BOUND_MS = 400
+
+
+def t_deflate_latency(c):
+    """fb_latency (a spinning thread pinned to each CPU) through the deflate
+    of 1 GiB of 4 KiB pages: no CPU is kept from it for LATENCY_BOUND_MS
+    (also measured before the deflate, to show what the host steals)."""
+    c.reset()
+    base = c.meminfo()["MemTotal"]
     _into_4k(c)
     inflate_and_check(c, 1024)
-    done = _rmmod_when(c, "read k m u < /proc/meminfo; [ $m -ge %d ]" % (
-        base - (1024 - 64) * KIB))
-    c.g.set_balloon(FULL)
-    r = done()
-    left = _mib(base - r["memtotal"])
-    check(left > 0, "rmmod started with the deflate done")
-    _all_back(c, mi0, free0, "rmmod")
-    c.note.append("rmmod with %d of 1024 MiB left took %.2f s" % (
-        left, r["secs"]))
-    _works_again(c, base)
+    quiet = c.g.sh("FB_SECONDS=3 fb_latency", timeout=60)
+    wait = _bg(c, "fb-latency", "FB_SECONDS=12 fb_latency", 120)
+    time.sleep(1)
+    t = time.monotonic()
+    deflate_and_check(c, base)
+    took = time.monotonic() - t
+    out = wait()
+    gap = int(re.search(r"max_gap_us=(\d+)", out).group(1)) // 1000
+    idle = int(re.search(r"max_gap_us=(\d+)", quiet).group(1)) // 1000
+    check(gap <= LATENCY_BOUND_MS, "a CPU was kept from a program for %d ms "
+          "during the deflate (bound %d; %d ms without a deflate; the deflate "
+          "took %.1f s)", gap, LATENCY_BOUND_MS, idle, took)
+    c.note.append("longest wait %d ms during a %.1f s deflate, %d ms without"
+                  % (gap, took, idle))
 
 
 @fastballoon_only

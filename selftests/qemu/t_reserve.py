@@ -10,7 +10,7 @@ Groups "reserve" and "reserve-0" (groups.py).
 import time
 
 from fbtest import (
-    FULL, KIB, MIB, PAGES_PER_MIB, FbError, check, fastballoon_only,
+    FB_ATTRS, FULL, KIB, MIB, PAGES_PER_MIB, FbError, check, fastballoon_only,
     fb_state, settled_balloon, wait_for,
 )
 
@@ -205,8 +205,9 @@ def t_backoff_resume(c):
     """An unmet target is cheap and comes back fast.  floor_pages 384 MiB,
     256 MiB held in a tmpfs file, the host asks for all but 64 MiB: the
     balloon stops at the floor and backs off to the 10 s maximum.  Over
-    20 s then: at most 3 inflate passes (size_passes), none of them tries
-    to allocate (inflate_calls, alloc_failures_total), and MemAvailable is
+    20 s then: at most 3 inflate passes (size_passes), no allocation fails
+    and the floor gives nothing back (a pass may take a block that
+    MemAvailable's noise made room for: inflate_calls), and MemAvailable is
     read at least 10 times (backoff_polls).  Then, right after a pass, the
     file is removed: the balloon takes 192 MiB of the freed 256 within
     3.5 s (today's driver waits out its 10 s delay)."""
@@ -249,9 +250,21 @@ def _check_backed_off(c, st0, st1, fb0, fb1):
         passes, polls, BO_WATCH_S))
     check(passes <= 3, "%d inflate passes in %d s while backed off", passes,
           BO_WATCH_S)
-    check(st1["inflate_calls"] == st0["inflate_calls"] and
-          fb1["alloc_failures_total"] == fb0["alloc_failures_total"],
-          "the floor left no room, yet %d passes tried to allocate",
-          st1["inflate_calls"] - st0["inflate_calls"])
+    # A timed pass may find a block of room that MemAvailable's ups and
+    # downs made over the floor's band, and take it: by design (size.c),
+    # and cheap. What must not happen is an allocation that fails, or a
+    # block taken that the floor then has to give back (a flap).
+    took = st1["inflate_calls"] - st0["inflate_calls"]
+    check(fb1["alloc_failures_total"] == fb0["alloc_failures_total"],
+          "%d allocations failed while backed off at the floor",
+          fb1["alloc_failures_total"] - fb0["alloc_failures_total"])
+    check(fb1[FB_ATTRS["floor_released"]] == fb0[FB_ATTRS["floor_released"]],
+          "the floor gave back %d pages while backed off (%d passes took "
+          "memory): the balloon took what it then had to return",
+          fb1[FB_ATTRS["floor_released"]] - fb0[FB_ATTRS["floor_released"]],
+          took)
+    if took:
+        c.note.append("%d of the passes took a block MemAvailable's noise "
+                      "made room for" % took)
     check(polls >= 10, "MemAvailable read %d times in %d s while backed off",
           polls, BO_WATCH_S)
