@@ -11,6 +11,7 @@ check turns any WARN, oops, lockdep splat or OOM kill into a failure.
 """
 
 import base64
+import contextlib
 import re
 import threading
 import time
@@ -265,15 +266,17 @@ def t_deflate_latency(c):
     (also measured before the deflate, to show what the host steals)."""
     c.reset()
     base = c.meminfo()["MemTotal"]
-    _into_4k(c)
-    inflate_and_check(c, 1024)
-    quiet = c.g.sh("FB_SECONDS=3 fb_latency", timeout=60)
-    wait = _bg(c, "fb-latency", "FB_SECONDS=12 fb_latency", 120)
-    time.sleep(1)
-    t = time.monotonic()
-    deflate_and_check(c, base)
-    took = time.monotonic() - t
-    out = wait()
+    # The later tests of the group get the driver's own max_order back.
+    with (c.tuned(max_order=0) if c.driver == "fastballoon"
+          else contextlib.nullcontext()):
+        inflate_and_check(c, 1024)
+        quiet = c.g.sh("FB_SECONDS=3 fb_latency", timeout=60)
+        wait = _bg(c, "fb-latency", "FB_SECONDS=12 fb_latency", 120)
+        time.sleep(1)
+        t = time.monotonic()
+        deflate_and_check(c, base)
+        took = time.monotonic() - t
+        out = wait()
     gap = int(re.search(r"max_gap_us=(\d+)", out).group(1)) // 1000
     idle = int(re.search(r"max_gap_us=(\d+)", quiet).group(1)) // 1000
     check(gap <= LATENCY_BOUND_MS, "a CPU was kept from a program for %d ms "
