@@ -74,12 +74,12 @@ def parse_version(text):
     return tuple(int(n) for n in m.groups())
 
 
-def _probe(argv):
+def _probe(name, argv):
     p = subprocess.run(list(argv) + ["--version"], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True)
     if p.returncode:
-        raise QemuError("%s --version exited %d: %s" % (
-            argv[-1] if argv else "qemu", p.returncode, p.stdout.strip()[:300]))
+        raise QemuError("%s's qemu-system-x86_64 --version exited %d: %s" % (
+            name, p.returncode, p.stdout.strip()[:300]))
     return parse_version(p.stdout)
 
 
@@ -102,7 +102,7 @@ def ensure(name="host", log=print):
         raise QemuError("unknown QEMU %r (know: %s)" % (name, ", ".join(NAMES)))
     if name == "host":
         argv = ("qemu-system-x86_64",)
-        return Qemu(name, argv, _probe(argv), _host_package())
+        return Qemu(name, argv, _probe(name, argv), _host_package())
     suites.ensure(name, log=log)
     root = suites.root_of(name)
     try:
@@ -114,19 +114,19 @@ def ensure(name="host", log=print):
         if log:
             log("%s: installing %s" % (name, PACKAGE))
         with suites._Proc(root):
-            p = suites.in_chroot(name, ["apt-get", "install", "-y", "-q",
-                                        PACKAGE], check=False,
-                                 stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True)
-            if p.returncode:
-                # A chroot made some time ago may have stale lists.
-                suites.in_chroot(name, ["apt-get", "update", "-q"],
-                                 stdout=subprocess.DEVNULL)
+            # A chroot made some time ago may have stale lists: on a
+            # failure, update them and try once more.
+            for stale in (False, True):
+                if stale:
+                    suites.in_chroot(name, ["apt-get", "update", "-q"],
+                                     stdout=subprocess.DEVNULL)
                 p = suites.in_chroot(name, ["apt-get", "install", "-y", "-q",
                                             PACKAGE], check=False,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
-            if p.returncode:
+                if p.returncode == 0:
+                    break
+            else:
                 raise QemuError("%s: apt-get install %s failed:\n%s" % (
                     name, PACKAGE, "\n".join(p.stdout.splitlines()[-15:])))
             suites.in_chroot(name, ["apt-get", "clean"])
@@ -136,7 +136,7 @@ def ensure(name="host", log=print):
         with open(_stamp(name), "w") as f:
             json.dump({"package": pkg}, f)
     argv = suite_argv(root)
-    return Qemu(name, argv, _probe(argv), pkg)
+    return Qemu(name, argv, _probe(name, argv), pkg)
 
 
 def main(argv=None):
