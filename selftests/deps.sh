@@ -19,6 +19,7 @@ fi
 pkgs=(build-essential libc6-dev kmod xz-utils cpio busybox-static
       qemu-system-x86 python3 dkms linux-source-6.1 perl
       debootstrap                           # the trixie and sid chroots
+      e2fsprogs                             # the distribution guest's disks (mke2fs -d, debugfs)
       dpkg-dev debhelper dh-dkms lintian    # make deb, selftests/packaging/test-deb.sh
       bc bison flex libssl-dev libelf-dev   # selftests/debug: the debug kernel
       clang libclang-rt-14-dev)

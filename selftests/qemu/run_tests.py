@@ -33,6 +33,7 @@ import debugkernel  # noqa: E402
 import groups  # noqa: E402
 import layers  # noqa: E402
 import host_tests  # noqa: E402
+import t_distro  # noqa: E402
 from fbqemu import FbError  # noqa: E402
 from fbtest import GUEST_MIB, Ctx, Fail, Skip  # noqa: E402
 from groups import GROUPS  # noqa: E402
@@ -381,9 +382,11 @@ def run_debug_groups(res, args, selected, t0):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kernel", default="all",
-                    choices=list(kernels.SERIES) + [debugkernel.SERIES, "all"],
+                    choices=list(kernels.SERIES) + [debugkernel.SERIES, "all",
+                                                     "none"],
                     help="all: the Debian kernels; %s (built once, about "
-                    "12 min) only when named" % debugkernel.SERIES)
+                    "12 min) only when named; none: no kernel's guests "
+                    "(the host tests, --distro)" % debugkernel.SERIES)
     ap.add_argument("--qemu", default="host", choices=qemus.NAMES,
                     help="the QEMU the guests run on: this machine's, or "
                     "the one trixie or sid ships, run from that suite's "
@@ -413,6 +416,11 @@ def main(argv=None):
                     help="instead of --kernel: what make check runs on each "
                     "kernel (ciplan.py); the groups it leaves out are "
                     "reported as skipped, with the reason")
+    ap.add_argument("--distro", choices=["none", "ci", "all"],
+                    help="the distribution guest (t_distro.py: a Debian 13 "
+                    "disk image with systemd and DKMS): all its phases, the "
+                    "ones make check runs, or none (default: ci with --plan "
+                    "ci, else none)")
     ap.add_argument("--list", action="store_true", help="list tests and exit")
     args = ap.parse_args(argv)
 
@@ -435,6 +443,7 @@ def main(argv=None):
         print("".join("host/%s\n" % n for n in host_tests.PACKAGING_TESTS) +
               "host/balloonctl\nhost/stale_int3\n" +
               "".join("host/qemu/%s\n" % n for n in qemus.NAMES) +
+              "".join("%s\n" % n for n in t_distro.names()) +
               "\n".join(names))
         return 0
     selected = {n for n in names if args.substr in n} | {
@@ -460,8 +469,13 @@ def main(argv=None):
     if args.plan == "ci":
         ciplan.run_ci(run_kernel, res, args, selected)
     else:
-        for series in kernels.series_list(args.kernel):
+        for series in ([] if args.kernel == "none" else
+                       kernels.series_list(args.kernel)):
             run_kernel(res, series, args, selected, qemu=args.qemu)
+    distro = args.distro or ("ci" if args.plan == "ci" else "none")
+    if distro != "none" and args.kernel != debugkernel.SERIES:
+        t_distro.run(res, {n for n in t_distro.names() if args.substr in n},
+                     ci=distro == "ci", keep=args.keep)
     if args.debug_groups:
         run_debug_groups(res, args, selected, t0)
     print("# wall time %.0f s (driver %s)" % (time.monotonic() - t0, args.driver))
