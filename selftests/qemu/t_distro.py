@@ -418,8 +418,10 @@ def run(res, selected, ci=False, keep=False):
     log = lambda s: print("# " + s, flush=True)  # noqa: E731
     t0 = time.monotonic()
     try:
-        st = distro.ensure_image(log=log)
+        # (QEMU first, as in make check, where trixie's kernel has run on
+        # it: the image is then made from a chroot that has it)
         qemu = qemus.ensure(distro.SUITE, log=log)
+        st = distro.ensure_image(log=log)
         work = tempfile.mkdtemp(prefix="distro-", dir=fbqemu.cache_dir())
         payload = _payload(work, log)
         disk = distro.copy_disk(st["path"], os.path.join(work, "disk.raw"))
