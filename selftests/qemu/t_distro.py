@@ -339,18 +339,20 @@ def p_make(d):
 # repeat the DKMS (or module) build under TCG, about 5 min each; CI runs
 # the package's path, what the README puts first for a distribution.
 PHASES = (
-    ("boot", p_boot, True),
-    ("deb", p_deb, True),
-    ("deb/reboot", p_deb_reboot, True),
-    ("new_kernel", p_new_kernel, False),
-    ("deb/purge", p_deb_purge, True),
-    ("dkms", p_dkms, False),
-    ("make", p_make, False),
+    ("boot", p_boot, True, None),
+    ("deb", p_deb, True, "boot"),
+    ("deb/reboot", p_deb_reboot, True, "deb"),
+    ("new_kernel", p_new_kernel, False, "deb/reboot"),
+    ("deb/purge", p_deb_purge, True, "deb"),
+    ("dkms", p_dkms, False, "boot"),
+    ("make", p_make, False, "boot"),
 )
+# (the fourth field: the phase whose state it starts from; deb/purge,
+# dkms and make leave a system with nothing of fastballoon installed)
 
 
 def names():
-    return ["distro/" + n for n, _, _ in PHASES]
+    return ["distro/" + p[0] for p in PHASES]
 
 
 def _tree_files(repo):
@@ -400,13 +402,19 @@ def _payload(work, log):
 def run(res, selected, ci=False, keep=False):
     """The @selected phases (names()), those CI runs only when @ci, on the
     QEMU of the guest's own release (a trixie host's). Each phase needs
-    the state the ones before it leave: a selected phase brings those
-    before it along."""
-    last = max([i for i, (n, _, _) in enumerate(PHASES)
-                if "distro/" + n in selected], default=-1)
-    upto = PHASES[:last + 1]
-    want = [(n, fn) for n, fn, in_ci in upto if in_ci or not ci]
-    skipped = [n for n, fn, in_ci in upto if ci and not in_ci]
+    the state another leaves (PHASES): a selected phase brings those it
+    needs along."""
+    need = {p[0]: p[3] for p in PHASES}
+    run_set = set()
+    for n in need:
+        if "distro/" + n in selected:
+            while n and n not in run_set:
+                run_set.add(n)
+                n = need[n]
+    want = [(n, fn) for n, fn, in_ci, _ in PHASES
+            if n in run_set and (in_ci or not ci)]
+    skipped = [n for n, fn, in_ci, _ in PHASES
+               if n in run_set and ci and not in_ci]
     for n in skipped:
         res.report("skip", WHERE, "distro/" + n, "left out of CI (another "
                    "DKMS or module build in the guest under TCG and a "
