@@ -96,7 +96,7 @@ def state():
         return {}
 
 
-def _chroot(root, cmd, log=None, **kw):
+def _chroot(root, cmd, **kw):
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
            "HOME": "/root", "DEBIAN_FRONTEND": "noninteractive"}
     p = subprocess.run(["chroot", root] + list(cmd), env=env,
@@ -326,7 +326,6 @@ class DistroGuest(fbqemu.Guest):
         """Reboot from inside (systemctl reboot: units stopped, disks
         synced), wait for QEMU to end (-no-reboot), boot @kver from the
         disk. The console file goes on (the boots follow each other)."""
-        start = self.console_size()
         self.cmd_sock.sendall(b"0 systemctl reboot\n")
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None:
@@ -342,7 +341,6 @@ class DistroGuest(fbqemu.Guest):
         new = self.read_console()
         with open(self.console, "w") as f:
             f.write(saved + new)
-        return start
 
 
 def copy_disk(img, dst):

@@ -151,6 +151,21 @@ class Distro:
         self.g.wait_balloon(full, timeout=180)
         self.notes.append("%s: %d MiB in %.1f s" % (when, mib, secs))
 
+    def must(self, cmd, what, timeout=1800):
+        """Run @cmd (its output with stderr); fail unless it exits 0."""
+        rc, out = self.run("%s 2>&1" % cmd, timeout)
+        if rc:
+            raise Fail("%s exited %d:\n%s" % (
+                what, rc, "\n".join(out.splitlines()[-15:])))
+        return out
+
+    def refuses(self, cmd, says, what, timeout=900):
+        """@cmd must fail and say @says."""
+        rc, out = self.run("%s 2>&1" % cmd, timeout)
+        if rc == 0 or says not in out:
+            raise Fail("%s exited %d and said:\n%s" % (
+                what, rc, "\n".join(out.splitlines()[-6:])))
+
     def traces(self):
         return self.sh(_TRACES, 300).strip()
 
@@ -288,48 +303,34 @@ def _copy_src(d):
 
 def p_dkms(d):
     _copy_src(d)
-    rc, out = d.run("make -C %s dkms-install 2>&1" % SRC, 1800)
-    if rc:
-        raise Fail("make dkms-install exited %d:\n%s" % (
-            rc, "\n".join(out.splitlines()[-15:])))
+    out = d.must("make -C %s dkms-install" % SRC, "make dkms-install")
     d.hint_in(out, "make dkms-install")
     if d.run("test -x /usr/local/sbin/balloonctl")[0]:
         raise Fail("make dkms-install did not install balloonctl")
-    rc, out = d.run("make -C %s install 2>&1" % SRC, 900)
-    if rc == 0 or "installed by DKMS" not in out:
-        raise Fail("make install beside DKMS exited %d and said:\n%s" % (
-            rc, "\n".join(out.splitlines()[-6:])))
+    d.refuses("make -C %s install" % SRC, "installed by DKMS",
+              "make install beside DKMS")
     if d.run("ls /lib/modules/*/updates/fastballoon.ko")[0] == 0:
         raise Fail("the refused make install left updates/fastballoon.ko")
     d.reboot()
     check_booted_fastballoon(d, "after make dkms-install and a reboot")
-    rc, out = d.run("make -C %s dkms-uninstall 2>&1" % SRC, 600)
-    if rc:
-        raise Fail("make dkms-uninstall exited %d:\n%s" % (rc, out))
+    d.must("make -C %s dkms-uninstall" % SRC, "make dkms-uninstall")
     d.expect_no_traces("make dkms-uninstall")
 
 
 def p_make(d):
     _copy_src(d)
-    rc, out = d.run("make -C %s 2>&1 && make -C %s install 2>&1" % (SRC, SRC),
-                    1800)
-    if rc:
-        raise Fail("make; make install exited %d:\n%s" % (
-            rc, "\n".join(out.splitlines()[-15:])))
+    out = d.must("make -C %s && make -C %s install" % (SRC, SRC),
+                 "make; make install")
     d.hint_in(out, "make install")
     ko = "/lib/modules/%s/updates/fastballoon.ko" % d.kver
     rc, _ = d.run("readelf -S %s | grep -q '\\.debug_info'" % ko)
     if rc == 0:
         raise Fail("make install installed %s with debug info" % ko)
-    rc, out = d.run("make -C %s dkms-install 2>&1" % SRC, 900)
-    if rc == 0 or "installed by 'make install'" not in out:
-        raise Fail("make dkms-install beside make install exited %d and "
-                   "said:\n%s" % (rc, "\n".join(out.splitlines()[-6:])))
+    d.refuses("make -C %s dkms-install" % SRC, "installed by 'make install'",
+              "make dkms-install beside make install")
     d.reboot()
     check_booted_fastballoon(d, "after make install and a reboot")
-    rc, out = d.run("make -C %s uninstall 2>&1" % SRC, 600)
-    if rc:
-        raise Fail("make uninstall exited %d:\n%s" % (rc, out))
+    d.must("make -C %s uninstall" % SRC, "make uninstall")
     d.expect_no_traces("make uninstall")
     d.reboot()
     d.expect_owner("virtio_balloon", "after make uninstall and a reboot")
