@@ -720,19 +720,9 @@ class Guest:
     def _boot_once(self, timeout):
         timeout *= self.slow
         open(self.console, "w").close()
-        with open(os.path.join(self.dir, "qemu.out"), "w") as out:
-            self.proc = subprocess.Popen(self.qemu_argv(),
-                                         stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT)
         self.t_start = time.monotonic()
         deadline = self.t_start + timeout
-        try:
-            self.cmd_sock = _connect_unix(os.path.join(self.dir, "cmd.sock"), deadline)
-            self.qmp_conn = Qmp(_connect_unix(os.path.join(self.dir, "qmp.sock"),
-                                              deadline))
-        except OSError:
-            self._check_alive()
-            raise GuestDied("QEMU sockets never appeared")
+        self._start(deadline)
         while READY_MARK not in self.read_console():
             self._check_alive()
             if time.monotonic() > deadline:
@@ -750,6 +740,21 @@ class Guest:
                     raise GuestTimeout("guest agent silent after %d s" % timeout)
         self.boot_seconds = time.monotonic() - self.t_start
         return self
+
+    def _start(self, deadline):
+        """Start QEMU (self.proc) and connect to its command agent's socket
+        (self.cmd_sock) and QMP (self.qmp_conn)."""
+        with open(os.path.join(self.dir, "qemu.out"), "w") as out:
+            self.proc = subprocess.Popen(self.qemu_argv(),
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT)
+        try:
+            self.cmd_sock = _connect_unix(os.path.join(self.dir, "cmd.sock"), deadline)
+            self.qmp_conn = Qmp(_connect_unix(os.path.join(self.dir, "qmp.sock"),
+                                              deadline))
+        except OSError:
+            self._check_alive()
+            raise GuestDied("QEMU sockets never appeared")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
