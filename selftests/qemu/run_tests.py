@@ -34,6 +34,8 @@ import groups  # noqa: E402
 import layers  # noqa: E402
 import host_tests  # noqa: E402
 import t_distro  # noqa: E402
+import t_libvirt  # noqa: E402
+import libvirt  # noqa: E402
 from fbqemu import FbError  # noqa: E402
 from fbtest import GUEST_MIB, Ctx, Fail, Skip  # noqa: E402
 from groups import GROUPS  # noqa: E402
@@ -305,11 +307,12 @@ def run_kernel(res, series, args, selected, gate=None, qemu="host"):
         return
     print("# kernel %s (%s)" % (kimg.kver, pkg.image), flush=True)
     guest_tests = [t for t in groups.test_names() if t in selected]
+    lv_tests = [t for t in t_libvirt.names() if t in selected]
     tb = time.monotonic()
     verdict, detail, extra, why_not = build_module(kimg)
     if "build" in selected:
         res.report(verdict, series, "build", detail, time.monotonic() - tb)
-    if not guest_tests:
+    if not guest_tests + lv_tests:
         return
     q, no_qemu = get_qemu(qemu)
     where = series + (q.label if q else "@qemu-" + qemu)
@@ -317,13 +320,13 @@ def run_kernel(res, series, args, selected, gate=None, qemu="host"):
         print("# %s: guests on QEMU %s (%s's, package %s)" % (
             where, q.vstr, q.name, q.package or "?"), flush=True)
     if args.driver == "fastballoon" and why_not or no_qemu:
-        for t in guest_tests:
+        for t in guest_tests + lv_tests:
             res.report("not ok", where, t, no_qemu or why_not)
         return
     try:
         initrd, balloonctl = make_initrd(kimg, extra)
     except (FbError, subprocess.CalledProcessError) as e:
-        for t in guest_tests:
+        for t in guest_tests + lv_tests:
             res.report("not ok", where, t, "no initramfs: %s" % e)
         return
     for group in GROUPS:
@@ -334,7 +337,24 @@ def run_kernel(res, series, args, selected, gate=None, qemu="host"):
                     res.report("skip", where, t, why)
             continue
         run_group(res, kimg, initrd, args, group, selected, balloonctl, q)
+    if lv_tests:
+        run_libvirt(res, where, kimg, initrd, q, lv_tests, gate, args)
     print("# %s: %.0f s" % (where, time.monotonic() - t0), flush=True)
+
+
+def run_libvirt(res, where, kimg, initrd, q, tests, gate, args):
+    """The libvirt tests (t_libvirt.py) with the libvirtd of @q's suite:
+    on a suite's own QEMU only (bookworm's libvirt 9.0 is not tested)."""
+    why = gate(t_libvirt.GROUP) if gate else None
+    if not why and (q is None or q.name not in libvirt.NAMES):
+        why = ("libvirt runs with a newer suite's QEMU (%s), not %s's" % (
+            ", ".join(libvirt.NAMES), q.name if q else "the system"))
+    if why:
+        for t in tests:
+            res.report("skip", where, t, why)
+        return
+    t_libvirt.run(res, where, kimg, initrd, q.name, set(tests),
+                  keep=args.keep)
 
 
 def run_debug_groups(res, args, selected, t0):
@@ -424,8 +444,11 @@ def main(argv=None):
     ap.add_argument("--list", action="store_true", help="list tests and exit")
     args = ap.parse_args(argv)
 
-    names = ["build"] + groups.test_names()
+    names = ["build"] + groups.test_names() + t_libvirt.names()
     known = [g["name"] for g in GROUPS]
+    # --groups and -k also name libvirt's tests (t_libvirt.py), which run
+    # once per kernel in their own guests, not as a group's boot
+    with_lv = GROUPS + [t_libvirt.GROUP]
     for g in filter(None, args.debug_groups.split(",")):
         if g not in known:
             ap.error("--debug-groups: no group %r (groups: %s)" % (
@@ -434,11 +457,11 @@ def main(argv=None):
     for g in filter(None, args.groups.split(",")):
         if g == "core":
             only += ciplan.CORE_GROUPS
-        elif g in known:
+        elif g in known + [t_libvirt.GROUP["name"]]:
             only.append(g)
         else:
             ap.error("--groups: no group %r (groups: core, %s)" % (
-                g, ", ".join(known)))
+                g, ", ".join(known + [t_libvirt.GROUP["name"]])))
     if args.list:
         print("".join("host/%s\n" % n for n in host_tests.PACKAGING_TESTS) +
               "host/balloonctl\nhost/stale_int3\n" +
@@ -447,9 +470,10 @@ def main(argv=None):
               "\n".join(names))
         return 0
     selected = {n for n in names if args.substr in n} | {
-        t for g in GROUPS if args.substr in g["name"] for t, _ in g["tests"]}
+        t for g in with_lv if args.substr in g["name"]
+        for t, _ in g["tests"]}
     if only:
-        selected &= {"build"} | {t for g in GROUPS if g["name"] in only
+        selected &= {"build"} | {t for g in with_lv if g["name"] in only
                                  for t, _ in g["tests"]}
     t0 = time.monotonic()
     res = Results()
