@@ -16,7 +16,8 @@ before left; a phase that cannot run after a failure says so):
                 and that command moves it: fastballoon inflates
   deb/reboot    after a reboot fastballoon owns the device from boot,
                 virtio_balloon is not loaded, the probe line names the
-                device, features and path, balloonctl works
+                device, features and path, balloonctl works and its
+                rates come from real runs only (a 2 MiB run leaves them)
   new_kernel    apt install of a second kernel (trixie's cloud flavour):
                 DKMS builds the module for it; booted into it,
                 fastballoon owns the device
@@ -246,6 +247,37 @@ def check_booted_fastballoon(d, when):
     d.inflate(when)
 
 
+_RUNS_RE = re.compile(r"^\s*last runs\s+inflate (.+?), deflate (.+)$", re.M)
+
+
+def last_runs(d, when):
+    """balloonctl status's rates of the last inflate and deflate run."""
+    out = d.sh("balloonctl status")
+    m = _RUNS_RE.search(out)
+    if not m:
+        raise Fail("%s: no 'last runs' line in balloonctl status:\n%s" % (
+            when, out))
+    return m.group(1), m.group(2)
+
+
+def check_rates(d, when):
+    """balloonctl's rates come from real work only: after a 768 MiB run
+    each way both are rates, and a 2 MiB run each way leaves them as they
+    were (a run that small is mostly waking the work and telling the host:
+    its "rate" was once some 50 million pages/s)."""
+    big = last_runs(d, when)
+    if not all(r.endswith("MiB/s)") for r in big):
+        raise Fail("%s: no rates after 768 MiB each way: inflate %s, "
+                   "deflate %s" % ((when,) + big))
+    d.inflate(when + ", a small run", mib=2)
+    small = last_runs(d, when)
+    if small != big:
+        raise Fail("%s: a 2 MiB run changed the rates: inflate %s -> %s, "
+                   "deflate %s -> %s" % (when, big[0], small[0], big[1],
+                                         small[1]))
+    d.notes.append("rates: inflate %s, deflate %s" % big)
+
+
 def check_dkms_signed(d, when):
     """DKMS signed the module with its key (README, "Module signing"), and
     the kernel, which does not know that key, says what the README says
@@ -264,6 +296,7 @@ def check_dkms_signed(d, when):
 def p_deb_reboot(d):
     d.reboot()
     check_booted_fastballoon(d, "after the reboot")
+    check_rates(d, "after the reboot")
     check_dkms_signed(d, "after the reboot")
 
 
