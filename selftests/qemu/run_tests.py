@@ -347,8 +347,8 @@ def run_libvirt(res, where, kimg, initrd, q, tests, gate, args):
     on a suite's own QEMU only (bookworm's libvirt 9.0 is not tested)."""
     why = gate(t_libvirt.GROUP) if gate else None
     if not why and (q is None or q.name not in libvirt.NAMES):
-        why = ("libvirt runs with a newer suite's QEMU (%s), not %s's" % (
-            ", ".join(libvirt.NAMES), q.name if q else "the system"))
+        why = ("libvirt runs with a newer suite's libvirtd and QEMU (%s), "
+               "not on this machine's QEMU" % ", ".join(libvirt.NAMES))
     if why:
         for t in tests:
             res.report("skip", where, t, why)
