@@ -281,14 +281,15 @@ check-all: deps
 	$(MAKE) --no-print-directory check-qemu || rc=1; exit $$rc
 
 # The newer hosts' QEMU (selftests/qemu/qemus.py), each on every Debian
-# kernel with the core groups (make check already runs trixie's kernel on
+# kernel with the core groups and the libvirt tests, with that suite's
+# libvirt (make check already runs trixie's kernel on
 # trixie's QEMU and sid's on sid's).
 QEMUS ?= trixie sid
 check-qemu: deps
 	@rc=0; for q in $(QEMUS); do \
-		echo "run_tests.py --kernel all --qemu $$q --groups core"; \
+		echo "run_tests.py --kernel all --qemu $$q --groups core,libvirt"; \
 		python3 selftests/qemu/run_tests.py --kernel all --qemu $$q \
-			--groups core || rc=1; \
+			--groups core,libvirt || rc=1; \
 	done; exit $$rc
 
 # The distribution guest alone (selftests/qemu/t_distro.py): trixie's disk
