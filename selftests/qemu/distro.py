@@ -97,11 +97,8 @@ def state():
 
 
 def _chroot(root, cmd, **kw):
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
-           "HOME": "/root", "DEBIAN_FRONTEND": "noninteractive"}
-    p = subprocess.run(["chroot", root] + list(cmd), env=env,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True, **kw)
+    p = suites.run_in(root, cmd, check=False, stdout=subprocess.PIPE,
+                      stderr=subprocess.STDOUT, text=True, **kw)
     if p.returncode:
         raise DistroError("in the image: %s exited %d:\n%s" % (
             " ".join(cmd), p.returncode,

@@ -75,13 +75,6 @@ def _stamp(suite):
     return os.path.join(root_of(suite), ".fb-libvirt.json")
 
 
-def _chroot(root, cmd, **kw):
-    kw.setdefault("check", True)
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
-           "HOME": "/root", "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(["chroot", root] + list(cmd), env=env, **kw)
-
-
 def ensure(suite, log=print):
     """Make (once) or reuse the libvirt chroot of @suite; return its state:
     suite, root, libvirt (package version), qemu (version string), times."""
@@ -111,30 +104,19 @@ def ensure(suite, log=print):
     t = time.monotonic()
     if log:
         log("libvirt: %s: installing %s" % (suite, " ".join(PACKAGES)))
-    with suites._Proc(tmp):
-        for stale in (False, True):
-            if stale:
-                _chroot(tmp, ["apt-get", "update", "-q"],
-                        stdout=subprocess.DEVNULL)
-            p = _chroot(tmp, ["apt-get", "install", "-y", "-q"] +
-                        list(PACKAGES), check=False, stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT, text=True)
-            if p.returncode == 0:
-                break
-        else:
-            raise LibvirtError("%s: apt-get install %s failed:\n%s" % (
-                suite, " ".join(PACKAGES),
-                "\n".join(p.stdout.splitlines()[-15:])))
-        _chroot(tmp, ["apt-get", "clean"])
+    failed = suites.apt_install(tmp, PACKAGES)
+    if failed:
+        raise LibvirtError("%s: apt-get install %s failed:\n%s" % (
+            suite, " ".join(PACKAGES), failed))
     times["install"] = round(time.monotonic() - t, 1)
     with open(os.path.join(tmp, "etc/libvirt/qemu.conf"), "a") as f:
         f.write(QEMU_CONF)
     with open(os.path.join(tmp, "etc/libvirt/libvirtd.conf"), "w") as f:
         f.write(LIBVIRTD_CONF)
     os.makedirs(os.path.join(tmp, "var/log/libvirt"), exist_ok=True)
-    ver = _chroot(tmp, ["dpkg-query", "-W", "-f", "${Version}",
-                        "libvirt-daemon"], stdout=subprocess.PIPE,
-                  text=True).stdout.strip()
+    ver = suites.run_in(tmp, ["dpkg-query", "-W", "-f", "${Version}",
+                              "libvirt-daemon"], stdout=subprocess.PIPE,
+                        text=True).stdout.strip()
     st = {"suite": suite, "root": root, "libvirt": ver, "qemu": q.vstr,
           "packages": list(PACKAGES), "times": times}
     os.rename(tmp, root)
@@ -183,8 +165,8 @@ class Daemon:
         log = self.path("/var/log/libvirt/libvirtd.log")
         if os.path.exists(log):
             os.unlink(log)
-        _chroot(self.root, ["/usr/sbin/libvirtd", "--daemon", "--pid-file",
-                            "/run/libvirtd.pid"])
+        suites.run_in(self.root, ["/usr/sbin/libvirtd", "--daemon",
+                                  "--pid-file", "/run/libvirtd.pid"])
         deadline = time.monotonic() + timeout
         while not (os.path.exists(sock) and os.path.exists(pidfile)):
             if time.monotonic() > deadline:
@@ -194,8 +176,9 @@ class Daemon:
             time.sleep(0.2)
         with open(pidfile) as f:
             self.pid = int(f.read().strip())
-        # The first connection probes QEMU's capabilities (seconds).
-        self.version = self.virsh("version", timeout=120)
+        # The first connection probes QEMU's capabilities (seconds): made
+        # here, so that no test's timing pays for it.
+        self.virsh("version", timeout=120)
         return self
 
     def log_tail(self, n=20):
@@ -208,9 +191,9 @@ class Daemon:
     def virsh(self, *args, timeout=60, check=True):
         """virsh @args inside the chroot: its output (stdout); raises
         LibvirtError on a non-zero exit unless not @check."""
-        p = _chroot(self.root, ["virsh", "-c", URI, "-q"] + list(args),
-                    check=False, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, text=True, timeout=timeout)
+        p = suites.run_in(self.root, ["virsh", "-c", URI, "-q"] + list(args),
+                          check=False, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=timeout)
         if check and p.returncode:
             raise LibvirtError("virsh %s exited %d: %s" % (
                 " ".join(args), p.returncode, p.stderr.strip()))

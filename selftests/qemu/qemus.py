@@ -113,23 +113,10 @@ def ensure(name="host", log=print):
     if pkg is None:
         if log:
             log("%s: installing %s" % (name, PACKAGE))
-        with suites._Proc(root):
-            # A chroot made some time ago may have stale lists: on a
-            # failure, update them and try once more.
-            for stale in (False, True):
-                if stale:
-                    suites.in_chroot(name, ["apt-get", "update", "-q"],
-                                     stdout=subprocess.DEVNULL)
-                p = suites.in_chroot(name, ["apt-get", "install", "-y", "-q",
-                                            PACKAGE], check=False,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-                if p.returncode == 0:
-                    break
-            else:
-                raise QemuError("%s: apt-get install %s failed:\n%s" % (
-                    name, PACKAGE, "\n".join(p.stdout.splitlines()[-15:])))
-            suites.in_chroot(name, ["apt-get", "clean"])
+        failed = suites.apt_install(root, [PACKAGE])
+        if failed:
+            raise QemuError("%s: apt-get install %s failed:\n%s" % (
+                name, PACKAGE, failed))
         pkg = suites.in_chroot(name, ["dpkg-query", "-W", "-f", "${Version}",
                                       PACKAGE], stdout=subprocess.PIPE,
                                text=True).stdout.strip()

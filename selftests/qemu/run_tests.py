@@ -449,6 +449,7 @@ def main(argv=None):
     # --groups and -k also name libvirt's tests (t_libvirt.py), which run
     # once per kernel in their own guests, not as a group's boot
     with_lv = GROUPS + [t_libvirt.GROUP]
+    groupable = known + [t_libvirt.GROUP["name"]]
     for g in filter(None, args.debug_groups.split(",")):
         if g not in known:
             ap.error("--debug-groups: no group %r (groups: %s)" % (
@@ -457,11 +458,11 @@ def main(argv=None):
     for g in filter(None, args.groups.split(",")):
         if g == "core":
             only += ciplan.CORE_GROUPS
-        elif g in known + [t_libvirt.GROUP["name"]]:
+        elif g in groupable:
             only.append(g)
         else:
             ap.error("--groups: no group %r (groups: core, %s)" % (
-                g, ", ".join(known + [t_libvirt.GROUP["name"]])))
+                g, ", ".join(groupable)))
     if args.list:
         print("".join("host/%s\n" % n for n in host_tests.PACKAGING_TESTS) +
               "host/balloonctl\nhost/stale_int3\n" +

@@ -127,13 +127,38 @@ class _Proc:
             subprocess.run(["umount", "-l", path], check=False)
 
 
-def in_chroot(suite, cmd, **kw):
-    """Run @cmd (a list) inside the chroot of @suite, with a clean
-    environment; returns the CompletedProcess (check=True unless told)."""
+def run_in(root, cmd, **kw):
+    """Run @cmd (a list) inside the chroot at @root (a suite's, or a copy
+    of one), with a clean environment; returns the CompletedProcess
+    (check=True unless told)."""
     kw.setdefault("check", True)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
            "HOME": "/root", "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(["chroot", root_of(suite)] + list(cmd), env=env, **kw)
+    return subprocess.run(["chroot", root] + list(cmd), env=env, **kw)
+
+
+def in_chroot(suite, cmd, **kw):
+    """run_in() the chroot of @suite."""
+    return run_in(root_of(suite), cmd, **kw)
+
+
+def apt_install(root, packages):
+    """apt-get install @packages in the chroot at @root (with /proc
+    mounted). A chroot made some time ago may have stale lists: on a
+    failure they are updated and the install tried once more. Returns
+    None, or the failed try's last lines."""
+    with _Proc(root):
+        for stale in (False, True):
+            if stale:
+                run_in(root, ["apt-get", "update", "-q"],
+                       stdout=subprocess.DEVNULL)
+            p = run_in(root, ["apt-get", "install", "-y", "-q"] +
+                       list(packages), check=False, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+            if p.returncode == 0:
+                run_in(root, ["apt-get", "clean"])
+                return None
+    return "\n".join(p.stdout.splitlines()[-15:])
 
 
 def _out(suite, cmd):

@@ -33,7 +33,7 @@ import fbqemu
 import libvirt
 import qemus
 import suites
-from fbtest import KIB, MIB, Ctx, Fail, check, deepest_mib
+from fbtest import KIB, Ctx, Fail, check, deepest_mib, wait_for
 
 MEMBALLOON = ("<memballoon model='virtio' autodeflate='on' "
               "freePageReporting='on'><stats period='2'/></memballoon>")
@@ -83,11 +83,11 @@ def cpu_xml():
 class Run:
     """One driver's guest and what each test found in it."""
 
-    def __init__(self, daemon, kimg, initrd, drv):
+    def __init__(self, daemon, kimg, initrd, drv, keep):
         self.drv = drv
         self.g = libvirt.LibvirtGuest(daemon, "fb-" + drv, kimg, initrd,
                                       MEMBALLOON, mem_mib=GUEST_MIB,
-                                      driver=drv, cpu=cpu_xml())
+                                      driver=drv, cpu=cpu_xml(), keep=keep)
         self.c = Ctx(self.g, drv, [])
         self.fail = {}            # test -> why
         self.facts = {}           # what the side-by-side line prints
@@ -95,36 +95,29 @@ class Run:
     def failed(self, test, why):
         self.fail.setdefault(test, why)
 
-    def wait_actual(self, mib, timeout=180):
-        """Poll dommemstat until actual is @mib MiB: the seconds it took."""
+    def setmem(self, mib, timeout=180):
+        """virsh setmem @mib MiB, then poll dommemstat until actual shows
+        it: the seconds it took."""
         t0 = time.monotonic()
-        while True:
-            actual = self.g.memstat()["actual"]
-            if actual == mib * KIB:
-                return time.monotonic() - t0
-            if time.monotonic() - t0 > timeout:
-                raise Fail("%s: dommemstat actual %d KiB, target %d MiB "
-                           "after %d s" % (self.drv, actual, mib, timeout))
-            time.sleep(0.05)
-
-    def setmem(self, mib):
         self.g.virsh("setmem", "%dM" % mib, "--live")
-        return self.wait_actual(mib)
+        wait_for(lambda: self.g.memstat()["actual"] == mib * KIB, timeout,
+                 interval=0.05, what="%s: dommemstat actual at %d MiB" % (
+                     self.drv, mib))
+        return time.monotonic() - t0
 
     def used_follows(self, mib, timeout=15):
         """dominfo's Used memory reaches @mib MiB (after the target is
-        reached): the seconds it lagged, or a failure."""
+        reached): the seconds it lagged, or None and a failure."""
         t0 = time.monotonic()
-        while True:
-            used = self.g.dominfo().get("Used memory", "")
-            if used == "%d KiB" % (mib * KIB):
-                return time.monotonic() - t0
-            if time.monotonic() - t0 > timeout:
-                self.failed("dominfo", "%s: Used memory %r, %d s after "
-                            "actual reached %d MiB" % (self.drv, used,
-                                                       timeout, mib))
-                return None
-            time.sleep(0.2)
+        want = "%d KiB" % (mib * KIB)
+        try:
+            wait_for(lambda: self.g.dominfo().get("Used memory") == want,
+                     timeout, interval=0.2, what="%s: dominfo Used memory "
+                     "%s after actual reached it" % (self.drv, want))
+        except Fail as e:
+            self.failed("dominfo", str(e))
+            return None
+        return time.monotonic() - t0
 
 
 def check_memstat(r):
@@ -257,7 +250,7 @@ def run(res, where, kimg, initrd, suite, selected, keep=False):
     runs = []
     try:
         for drv in DRIVERS:
-            r = Run(daemon, kimg, initrd, drv)
+            r = Run(daemon, kimg, initrd, drv, keep)
             runs.append(r)
             try:
                 one_driver(r)
@@ -277,7 +270,6 @@ def run(res, where, kimg, initrd, suite, selected, keep=False):
                 shutil.copy(r.g.console, kept)
                 for t in r.fail:
                     r.fail[t] += " (console log: %s)" % kept
-            r.g.keep = keep
             r.g.shutdown()
     finally:
         daemon.stop()
