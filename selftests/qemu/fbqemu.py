@@ -263,9 +263,13 @@ _BUILD_OUTPUT = shutil.ignore_patterns(
     "Module.symvers", "*.a", ".tmp_versions")
 
 
-def build_module(kimg, repo=REPO):
+def build_module(kimg, repo=REPO, module=FB_MODULE):
     """Build fastballoon.ko for @kimg with W=1 in $CACHE/build/<kver>, or,
-    for a suite's kernel, inside its chroot with the suite's gcc."""
+    for a suite's kernel, inside its chroot with the suite's gcc.
+
+    @repo: the tree to build (its Kbuild, driver/, include/ and any *.c
+    beside Kbuild); @module: the .ko it makes (the benchmark's helper
+    module builds the same way, in a directory of its own)."""
     hdr = kimg.headers_dir
     suite = getattr(kimg.pkg, "suite", None)
     if not os.path.exists(os.path.join(hdr, "Makefile")):
@@ -278,10 +282,12 @@ def build_module(kimg, repo=REPO):
         rc, out, dst = suites.build_module(suite, kimg.kver, repo)
         p = subprocess.CompletedProcess([], rc, out)
     else:
-        dst = os.path.join(cache_dir(), "build", kimg.kver)
+        dst = os.path.join(cache_dir(), "build", kimg.kver +
+                           ("" if module == FB_MODULE else "-" + module))
         shutil.rmtree(dst, ignore_errors=True)
         os.makedirs(dst)
-        shutil.copy(os.path.join(repo, "Kbuild"), dst)
+        for f in ["Kbuild"] + glob.glob(os.path.join(repo, "*.c")):
+            shutil.copy(os.path.join(repo, f), dst)
         for sub in ("driver", "include"):
             if os.path.isdir(os.path.join(repo, sub)):
                 shutil.copytree(os.path.join(repo, sub),
@@ -291,13 +297,13 @@ def build_module(kimg, repo=REPO):
                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     problems = [ln for ln in p.stdout.splitlines()
                 if re.search(r"(?i)\b(warning|error):|\*\*\*", ln)]
-    kos = glob.glob(os.path.join(dst, "**", FB_MODULE + ".ko"), recursive=True)
+    kos = glob.glob(os.path.join(dst, "**", module + ".ko"), recursive=True)
     ko = kos[0] if kos else None
     if p.returncode and not problems:
         problems = p.stdout.splitlines()[-5:]
     ok = p.returncode == 0 and not problems and ko is not None
     if p.returncode == 0 and ko is None:
-        problems.append("make succeeded but no %s.ko was produced" % FB_MODULE)
+        problems.append("make succeeded but no %s.ko was produced" % module)
     return BuildResult(ok, p.stdout, ko, problems)
 
 
@@ -585,14 +591,17 @@ class Guest:
              the host for the guest's lifetime).
     qemu:    the QEMU to run (qemus.Qemu: the host's or a suite's); None
              is the system's qemu-system-x86_64.
+    cpu:     the -cpu model ("max"; the benchmark also runs
+             "max,-erms,-fsrm", FACTS: "TCG and zeroing").
     """
 
     BALLOON_QOM = "/machine/peripheral/balloon0"
 
     def __init__(self, kimg, initrd, mem_mib=2048, smp=2, balloon_props=None,
                  driver=None, cmdline="", hugetlb=False, keep=False,
-                 workdir=None, iothread=None, qemu=None):
+                 workdir=None, iothread=None, qemu=None, cpu="max"):
         self.kimg = kimg
+        self.cpu = cpu
         # qemus.Qemu, or None for the system's qemu-system-x86_64
         self.qemu = qemu
         self.initrd = initrd
@@ -638,7 +647,7 @@ class Guest:
         dev = ",".join([props.pop("driver")] +
                        ["%s=%s" % kv for kv in props.items()])
         argv = list(self.qemu.argv if self.qemu else ("qemu-system-x86_64",))
-        argv += ["-accel", "tcg", "-cpu", "max",
+        argv += ["-accel", "tcg", "-cpu", self.cpu,
                 "-m", "%dM" % self.mem_mib, "-smp", str(self.smp),
                 "-nodefaults", "-no-user-config", "-display", "none",
                 "-no-reboot",

@@ -331,7 +331,8 @@ def build_module(suite, kver, repo=REPO, extra=()):
     dst = os.path.join(root_of(suite), inside.lstrip("/"))
     shutil.rmtree(dst, ignore_errors=True)
     os.makedirs(dst)
-    shutil.copy(os.path.join(repo, "Kbuild"), dst)
+    for f in ["Kbuild"] + glob.glob(os.path.join(repo, "*.c")):
+        shutil.copy(os.path.join(repo, f), dst)
     for sub in ("driver", "include"):
         if os.path.isdir(os.path.join(repo, sub)):
             shutil.copytree(os.path.join(repo, sub), os.path.join(dst, sub),
