@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0
 """Side-by-side benchmark: in-tree virtio_balloon vs fastballoon.
 
-    python3 selftests/bench/bench.py [--kernel 6.1|6.12|all] [--reps 3]
-        [--only SCENARIO] [--json out.json] [--driver-rev REV] [--list]
+    python3 selftests/bench/bench.py [--kernel 6.1|6.12|trixie|sid|all]
+        [--cpu MODEL]... [--reps 3] [--only SCENARIO] [--json out.json]
+        [--driver-rev REV] [--list]
 
-For each kernel and scenario, a 2 GiB, 2-vCPU TCG guest is booted once
-with each driver and the scenario is repeated --reps times in it; every
-figure is printed for both drivers with their ratio (>1: fastballoon is
-better), as medians.  Runs that went wrong (target not reached, WARN or
+For each kernel, CPU model and scenario, a 2 GiB, 2-vCPU TCG guest is
+booted once with each driver and the scenario is repeated --reps times in
+it; every figure is printed for both drivers with their ratio (>1:
+fastballoon is better), as medians, beside the limit measured in the same
+boot (the guest taking and zeroing the memory on all its vCPUs, the host's
+discards for that path).  Runs that went wrong (target not reached, WARN or
 oops on the guest console, OOM kill, driver not bound) are reported and
 left out, never averaged in.  Timing decides nothing: the exit status is
 0 when every run completed, 1 when some run broke or the module did not
@@ -16,6 +19,7 @@ build, 2 on bad usage.  README.md beside this file explains each figure.
 """
 
 import argparse
+import contextlib
 import datetime
 import glob
 import hashlib
@@ -23,6 +27,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -39,7 +44,15 @@ from rig import FAST, IN_TREE, Broken, Rig, read_nr_hugepages  # noqa: E402
 from scenarios import BY_NAME, SCENARIOS, run_rep  # noqa: E402
 
 GUEST_SRC = os.path.join(HERE, "guest")
+HOST_SRC = os.path.join(HERE, "host")
+KMOD_SRC = os.path.join(HERE, "kmod")
+KMOD = "fbb_zero"
 DRIVER_PATHS = ("Kbuild", "driver", "include")
+# The CPU models every scenario runs on: QEMU's "max", and "max" without
+# ERMS and FSRM, whose rep stosb TCG runs a byte at a time; without them
+# the guest zeroes with rep stosq, closer to a real host's proportions
+# (FACTS, "TCG and zeroing").
+CPUS = ("max", "max,-erms,-fsrm")
 
 
 def log(msg):
@@ -121,14 +134,9 @@ def build_module(kimg, rev):
     """
     kodir = os.path.join(bench_cache(), kimg.kver)
     os.makedirs(kodir, exist_ok=True)
-    old = os.environ.get("FASTBALLOON_CACHE")
-    # A suite's kernel (trixie, sid) builds inside its chroot, which lives
-    # in the test bed's cache: only the host's kernels build in the bench's.
-    if not getattr(kimg.pkg, "suite", None):
-        os.environ["FASTBALLOON_CACHE"] = bench_cache()
     tries = [rev] if rev else [None, "HEAD"]
     problems = []
-    try:
+    with builds_in_bench_cache(kimg):
         for r in tries:
             prov = provenance(r)
             with tempfile.TemporaryDirectory() as tmp:
@@ -149,23 +157,52 @@ def build_module(kimg, rev):
                 return ko, problems + b.problems, prov
             problems.append("%s does not build: %s" % (
                 describe(prov), " | ".join(b.problems[:6])))
+    return None, problems, provenance(rev)
+
+
+@contextlib.contextmanager
+def builds_in_bench_cache(kimg):
+    """fbqemu builds in the bench's cache meanwhile (the selftest runner
+    rebuilds its own at will).  A suite's kernel (trixie, sid) builds
+    inside its chroot, which lives in the test bed's cache: only the
+    host's kernels move."""
+    old = os.environ.get("FASTBALLOON_CACHE")
+    if not getattr(kimg.pkg, "suite", None):
+        os.environ["FASTBALLOON_CACHE"] = bench_cache()
+    try:
+        yield
     finally:
         if old is None:
             os.environ.pop("FASTBALLOON_CACHE", None)
         else:
             os.environ["FASTBALLOON_CACHE"] = old
-    return None, problems, provenance(rev)
 
 
-def build_guest_programs():
-    out = os.path.join(bench_cache(), "bin")
+def build_kmod(kimg):
+    """fbb_zero.ko (the guest's limit) for @kimg, built the way
+    fastballoon.ko is (W=1; a suite's kernel in its chroot).  Returns
+    (path or None, problems)."""
+    with builds_in_bench_cache(kimg):
+        b = fbqemu.build_module(kimg, repo=KMOD_SRC, module=KMOD)
+    if not b.ok:
+        return None, ["%s.ko: %s" % (KMOD, p) for p in b.problems[:6]]
+    ko = os.path.join(bench_cache(), kimg.kver, KMOD + ".ko")
+    os.makedirs(os.path.dirname(ko), exist_ok=True)
+    shutil.copy(b.ko, ko)
+    return ko, []
+
+
+def build_programs(src, sub, static):
+    """Compile every @src/*.c into the bench cache's @sub; return that."""
+    out = os.path.join(bench_cache(), sub)
     os.makedirs(out, exist_ok=True)
-    for c in sorted(glob.glob(os.path.join(GUEST_SRC, "*.c"))):
+    for c in sorted(glob.glob(os.path.join(src, "*.c"))):
         exe = os.path.join(out, os.path.basename(c)[:-2])
         if os.path.exists(exe) and os.path.getmtime(exe) >= os.path.getmtime(c):
             continue
-        p = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra",
-                            "-o", exe, c], capture_output=True, text=True)
+        p = subprocess.run(["gcc"] + (["-static"] if static else []) +
+                           ["-O2", "-Wall", "-Wextra", "-o", exe, c],
+                           capture_output=True, text=True)
         if p.returncode or p.stderr.strip():
             if os.path.exists(exe):
                 os.unlink(exe)
@@ -176,9 +213,10 @@ def build_guest_programs():
 # -------------------------------------------------------------- running
 
 def run_driver(kimg, initrd, scen, driver, reps, tag, cmdline="",
-               boot_per_rep=False):
+               boot_per_rep=False, cpu="max", host_bin=None):
     """All reps of @scen with @driver: one boot (a fresh one after a break,
-    or for every rep with @boot_per_rep)."""
+    or for every rep with @boot_per_rep or a @scen that wants it)."""
+    boot_per_rep = boot_per_rep or scen.fresh_boot
     runs = {"reps": [], "boots": []}
     rig = None
     logdir = os.path.join(bench_cache(), "logs")
@@ -191,7 +229,7 @@ def run_driver(kimg, initrd, scen, driver, reps, tag, cmdline="",
                     rig = Rig(kimg, initrd, driver, props=scen.props,
                               hugetlb=scen.hugetlb, logdir=logdir,
                               tag="%s-%s-%s" % (tag, scen.name, driver),
-                              cmdline=cmdline)
+                              cmdline=cmdline, cpu=cpu, host_bin=host_bin)
                     rig.boot()
                     runs["boots"].append(rig.info)
                 figs, notes = run_rep(rig, scen)
@@ -228,44 +266,69 @@ def run_driver(kimg, initrd, scen, driver, reps, tag, cmdline="",
 
 
 def run_kernel(series, args, scens):
-    kres = {"series": series, "scenarios": {},
+    """Every scenario on @series, once per CPU model: a list of results,
+    one per model (one with an "error" when the kernel cannot be had)."""
+    base = {"series": series, "scenarios": {},
             "guest_cmdline": args.guest_cmdline,
             "boot_per_rep": args.boot_per_rep}
-    t0 = time.monotonic()
     try:
         pkg = kernels.resolve(series)
         kimg = fbqemu.fetch_kernel(pkg, log=log)
     except (LookupError, fbqemu.FbError, subprocess.CalledProcessError) as e:
-        kres["error"] = "cannot get the kernel: %s" % e
-        return kres
-    kres["kver"] = kimg.kver
-    log("kernel %s: building fastballoon.ko" % kimg.kver)
+        return [dict(base, error="cannot get the kernel: %s" % e)]
+    base["kver"] = kimg.kver
+    log("kernel %s: building fastballoon.ko and %s.ko" % (kimg.kver, KMOD))
     try:
         ko, problems, prov = build_module(kimg, args.driver_rev)
     except fbqemu.FbError as e:
         ko, problems, prov = None, [str(e)], provenance(args.driver_rev)
-    kres["driver"] = prov
-    kres["build_problems"] = problems
+    try:
+        zko, zproblems = build_kmod(kimg)
+    except fbqemu.FbError as e:
+        zko, zproblems = None, ["%s.ko: %s" % (KMOD, e)]
+    if zproblems:
+        return [dict(base, error="cannot build the limit's module: " +
+                     " | ".join(zproblems))]
+    base["driver"] = prov
+    base["build_problems"] = problems
     for p in problems:
         log("build: %s" % p)
     log("measuring fastballoon from %s" % describe(prov))
-    extra = {FAST: ko} if ko else {}
+    extra = {KMOD: zko}
+    if ko:
+        extra[FAST] = ko
     workdir = os.path.join(bench_cache(), kimg.kver)
-    initrd = fbqemu.make_initramfs(kimg, os.path.join(workdir, "initrd.gz"),
-                                   extra, build_guest_programs())
-    for scen in scens:
-        by = {}
-        for drv in report.DRIVERS:
-            if drv == FAST and not ko:
-                by[drv] = {"reps": [], "boots": [],
-                           "skipped": "fastballoon.ko not built"}
-                continue
-            by[drv] = run_driver(kimg, initrd, scen, drv, args.reps, series,
-                                 args.guest_cmdline, args.boot_per_rep)
-        by["summary"] = report.summarise(scen, by)
-        kres["scenarios"][scen.name] = by
-    kres["wall_s"] = round(time.monotonic() - t0)
-    return kres
+    initrd = fbqemu.make_initramfs(
+        kimg, os.path.join(workdir, "initrd.gz"), extra,
+        build_programs(GUEST_SRC, "bin", static=True))
+    host_bin = build_programs(HOST_SRC, "host-bin", static=False)
+    results = []
+    for cpu in args.cpu:
+        t0 = time.monotonic()
+        kres = dict(base, cpu=cpu, scenarios={})
+        for scen in scens:
+            by = {}
+            for drv in report.DRIVERS:
+                if drv == FAST and not ko:
+                    by[drv] = {"reps": [], "boots": [],
+                               "skipped": "fastballoon.ko not built"}
+                    continue
+                by[drv] = run_driver(kimg, initrd, scen, drv, args.reps,
+                                     "%s-%s" % (series, cpu_tag(cpu)),
+                                     args.guest_cmdline, args.boot_per_rep,
+                                     cpu, host_bin)
+            by["summary"] = report.summarise(scen, by)
+            kres["scenarios"][scen.name] = by
+        kres["wall_s"] = round(time.monotonic() - t0)
+        results.append(kres)
+        print("\n".join(kernel_header(kres, args.reps) +
+                        report.table(kres, scens, args.reps)), flush=True)
+    return results
+
+
+def cpu_tag(cpu):
+    """A CPU model as a file name's part: "max", "max-erms-fsrm"."""
+    return cpu.replace(",", "").replace("+", "-")
 
 
 def kernel_header(kres, reps):
@@ -280,12 +343,18 @@ def kernel_header(kres, reps):
     init = sorted({b.get("mem_auto_init", "?") for b in boots})
     others = max([b.get("other_qemus_at_boot", 0) for b in boots] or [0])
     load = max([b.get("loadavg_at_boot", 0) for b in boots] or [0])
-    lines.append("guest: 2 GiB, 2 vCPUs, TCG; THP enabled=%s; mem auto-init: %s"
-                 % ("/".join(thp), "; ".join(init)))
+    lines.append("guest: 2 GiB, 2 vCPUs, TCG, -cpu %s; THP enabled=%s; "
+                 "mem auto-init: %s" % (kres.get("cpu", "max"), "/".join(thp),
+                                        "; ".join(init)))
     lines.append("boots: %s" % ("a fresh guest for every repetition"
                                 if kres.get("boot_per_rep") else
                                 "one per driver and scenario, repetitions "
-                                "follow each other in it"))
+                                "follow each other in it (hugetlb and "
+                                "fragmented: a fresh guest for each)"))
+    lines.append("limit: measured in each boot just before the timed "
+                 "inflate; the larger of the guest taking and zeroing the "
+                 "memory on all its vCPUs (fbb_zero) and the host's "
+                 "discards for fastballoon's path (fbb_discard)")
     if kres.get("guest_cmdline"):
         lines.append("guest kernel arguments added: " + kres["guest_cmdline"])
     if kres.get("build_problems"):
@@ -349,6 +418,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kernel", default="all",
                     choices=list(kernels.SERIES) + ["all"])
+    ap.add_argument("--cpu", action="append", metavar="MODEL",
+                    help="QEMU -cpu model to run every scenario on (may be "
+                    "repeated; default: %s)" % " and ".join(CPUS))
     ap.add_argument("--reps", type=int, default=3,
                     help="repetitions per driver and scenario (default 3)")
     ap.add_argument("--only", action="append", metavar="SCENARIO",
@@ -379,6 +451,10 @@ def main(argv=None):
         return show(args.show)
     if args.reps < 1:
         ap.error("--reps must be at least 1")
+    args.cpu = args.cpu or list(CPUS)
+    for c in args.cpu:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+(,[+-]?[A-Za-z0-9_.=-]+)*", c):
+            ap.error("--cpu %r: not a QEMU CPU model" % c)
     if os.geteuid() != 0:
         print("bench.py: must run as root (QEMU, huge pages)", file=sys.stderr)
         return 2
@@ -388,12 +464,10 @@ def main(argv=None):
     huge0 = read_nr_hugepages()
     results = []
     for series in kernels.series_list(args.kernel):
-        kres = run_kernel(series, args, scens)
-        results.append(kres)
-        lines = kernel_header(kres, args.reps)
-        if "error" not in kres:
-            lines += report.table(kres, scens, args.reps)
-        print("\n".join(lines), flush=True)
+        for kres in run_kernel(series, args, scens):
+            results.append(kres)
+            if "error" in kres:
+                print("\n".join(kernel_header(kres, args.reps)), flush=True)
     wall = time.monotonic() - t0
     if read_nr_hugepages() != huge0:
         log("warning: nr_hugepages is %d, was %d at start (someone else?)" %

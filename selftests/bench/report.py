@@ -66,6 +66,8 @@ def verdict(fig, intree, fast, r):
     got = r if kind == "ratio" else fast
     if got is None:
         return "?"
+    if kind == "fast_max":
+        return "met" if got <= value else "missed"
     return "met" if got >= value else "missed"
 
 

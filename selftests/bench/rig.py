@@ -130,8 +130,11 @@ class Rig:
     """
 
     def __init__(self, kimg, initrd, driver, props=None, hugetlb=False,
-                 mem_mib=2048, smp=2, logdir=None, tag="", cmdline=""):
+                 mem_mib=2048, smp=2, logdir=None, tag="", cmdline="",
+                 cpu="max", host_bin=None):
         self.kimg = kimg
+        self.cpu = cpu
+        self.host_bin = host_bin    # where fbb_discard was built
         self.initrd = initrd
         self.driver = driver
         self.props = dict(props or {})
@@ -163,7 +166,7 @@ class Rig:
         self.g = fbqemu.Guest(self.kimg, self.initrd, mem_mib=self.mem_mib,
                               smp=self.smp, balloon_props=self.props,
                               driver=self.driver, hugetlb=self.hugetlb,
-                              cmdline=self.cmdline)
+                              cmdline=self.cmdline, cpu=self.cpu)
         t0 = time.monotonic()
         try:
             self.g.boot(timeout=timeout)
@@ -377,6 +380,44 @@ class Rig:
     def settle_hugetlb(self, stable_s=3.0, max_s=60.0):
         return self._settle(lambda: host_meminfo()["HugePages_Free"],
                             stable_s, max_s, 0)
+
+    # -- the limits (selftests/bench/kmod/fbb_zero.c, host/fbb_discard.c)
+
+    def zero_limit(self, mib, cpus=0):
+        """Take @mib of free memory the way a balloon must (and zero it,
+        under init_on_alloc) on @cpus vCPUs at once (0: all), then free it:
+        {cpus, pages, got, ns, slowest, fastest, blocks, singles, zeroing}."""
+        rc, out = self.run("grep -q '^fbb_zero ' /proc/modules || "
+                           "insmod /lib/fb/fbb_zero.ko && "
+                           "echo '%d %d' > /sys/module/fbb_zero/parameters/run"
+                           " && cat /sys/module/fbb_zero/parameters/run" %
+                           (mib, cpus), timeout=600)
+        kv = keyvals(out)
+        if rc or kv.get("got") != mib * MIB // 4096:
+            raise Broken("fbb_zero %d MiB on %s CPUs: exit %d: %s" % (
+                mib, cpus or "all", rc, out.strip()[-300:]))
+        return kv
+
+    def host_discard(self, mode, mib):
+        """Replay on the host the discards QEMU makes for @mib through
+        @mode ("pages", "ranges", "hugetlb"): {calls, discard_ns, ...}.
+        For "hugetlb" the pool grows by what it needs, and shrinks back."""
+        exe = os.path.join(self.host_bin, "fbb_discard")
+        saved = None
+        if mode == "hugetlb":
+            saved = read_nr_hugepages()
+            write_nr_hugepages(saved + mib // 2)
+        try:
+            p = subprocess.run([exe, mode, str(mib)], capture_output=True,
+                               text=True, timeout=300)
+        finally:
+            if saved is not None:
+                write_nr_hugepages(saved)
+        kv = keyvals(p.stdout)
+        if p.returncode or "discard_ns" not in kv:
+            raise Broken("fbb_discard %s %d exited %d: %s" % (
+                mode, mib, p.returncode, (p.stderr or p.stdout).strip()))
+        return kv
 
     # -- guest workloads
 

@@ -24,8 +24,10 @@ class Fig:
 
     @better: "lower", "higher", or None for context that has no better
     side (no ratio is printed for those).
-    @target: (kind, value, text); kind "ratio" compares the ratio, kind
-    "fast" compares fastballoon's own median.  Informative only.
+    @target: (kind, value, text); kind "ratio" compares the ratio (at
+    least @value), kind "fast" fastballoon's own median (at least @value),
+    kind "fast_max" fastballoon's own median (at most @value).
+    Informative only.
     @fast_only: fastballoon's own counters; the in-tree driver has none.
     @floor: values below it are noise and count as zero for the ratio.
     """
@@ -42,13 +44,20 @@ class Fig:
 
 
 class Scenario:
-    def __init__(self, name, title, props, hugetlb, figures, rep):
+    """@host_path: how QEMU discards what fastballoon surrenders here, the
+    path fbb_discard replays for the host's limit; @fresh_boot: every
+    repetition boots a fresh guest (its state is not the next one's)."""
+
+    def __init__(self, name, title, props, hugetlb, figures, rep,
+                 host_path=None, fresh_boot=False):
         self.name = name
         self.title = title
         self.props = props
         self.hugetlb = hugetlb
         self.figures = figures
         self.rep = rep
+        self.host_path = host_path
+        self.fresh_boot = fresh_boot
 
 
 # --------------------------------------------------------------- helpers
@@ -78,6 +87,30 @@ def timed_inflate(rig, mib, out):
     return target
 
 
+def measure_limits(rig, mib, path, out):
+    """The limit of an inflate of @mib, in this boot, in the state the
+    timed inflate starts from (the caller lets the guest settle again
+    afterwards): the guest taking and zeroing @mib on all its vCPUs and on
+    one, and the host's discards for @path, replayed by fbb_discard while
+    the guest idles.  @out["limit_s"] is the larger of the all-vCPU and
+    the host figure: no driver can beat it, whatever it does."""
+    z = rig.zero_limit(mib)
+    out["zero_all_s"] = z["ns"] / 1e9
+    out["zero_cpus"] = z["cpus"]
+    out["zero_blocks_frac"] = z["blocks"] * 512 / z["got"]
+    out["zero_1cpu_s"] = rig.zero_limit(mib, 1)["ns"] / 1e9
+    h = rig.host_discard(path, mib)
+    out["host_limit_s"] = h["discard_ns"] / 1e9
+    out["host_calls"] = h["calls"]
+    out["limit_s"] = max(out["zero_all_s"], out["host_limit_s"])
+
+
+def over_limit(out):
+    """The inflate's time as a multiple of this boot's limit."""
+    if out.get("limit_s"):
+        out["over_limit"] = out["inflate_s"] / out["limit_s"]
+
+
 def check_fb_actual(rig, mib, out, notes):
     fb = rig.fb_attrs()
     if not fb:
@@ -105,7 +138,7 @@ def timed_deflate(rig, out):
 
 # ------------------------------------------------------------- scenarios
 
-def rep_inflate(rig, notes, mib=1280):
+def rep_inflate(rig, notes, mib=1280, path="pages"):
     out = {}
     rig.ensure_empty()
     out["touch_ms"] = rig.touch(TOUCH_MIB).get("ms")
@@ -113,9 +146,16 @@ def rep_inflate(rig, notes, mib=1280):
     # With free page reporting the guest hands freed memory back in passes
     # two seconds apart: let that finish so it does not run into the timing.
     reporting = rig.props.get("free-page-reporting") == "on"
-    rig.settle_rss(stable_s=7 if reporting else 3, max_s=180)
+    stable = 7 if reporting else 3
+    rig.settle_rss(stable_s=stable, max_s=180)
     out["reported_before_mib"] = rss_touched - rig.rss_mib()
+    # The limit runs on the memory the inflate will take, in the same
+    # state; what it frees is reported again (and settles) before the
+    # inflate.
+    measure_limits(rig, mib, path, out)
+    rig.settle_rss(stable_s=stable, max_s=180)
     timed_inflate(rig, mib, out)
+    over_limit(out)
     check_fb_actual(rig, mib, out, notes)
     time.sleep(2)
     out["rss_drop_settled_frac"] = (out["rss_before_mib"] -
@@ -129,12 +169,15 @@ def rep_hugetlb(rig, notes, mib=1024):
     rig.ensure_empty()
     rig.touch(TOUCH_MIB)
     rig.settle_hugetlb()
+    measure_limits(rig, mib, "hugetlb", out)
+    rig.settle_hugetlb()
     mi = host_meminfo()
     page_mib = mi["Hugepagesize"] / 1024
     free0 = mi["HugePages_Free"]
     q0 = rig.qemu_hugetlb_mib()
     out["qemu_hugetlb_before_mib"] = q0
     timed_inflate(rig, mib, out)
+    over_limit(out)
     out["freed_at_target_mib"] = (host_meminfo()["HugePages_Free"] -
                                   free0) * page_mib
     check_fb_actual(rig, mib, out, notes)
@@ -176,7 +219,10 @@ def rep_fragmented(rig, notes, mib=700):
         k0 = rig.kpf()
         if k0.get("offline"):
             notes.append("%d pages offline before inflating" % k0["offline"])
+        measure_limits(rig, mib, "pages", out)
+        rig.settle_rss()
         timed_inflate(rig, mib, out)
+        over_limit(out)
         t_target = time.monotonic()
         _blocks(rig, mib, out, "", notes)
         left = HEAL_WAIT_S - (time.monotonic() - t_target)
@@ -267,6 +313,20 @@ def _rss_drop():
                "higher", floor=16)
 
 
+def _limits(mib, path, target=None):
+    """The limit rows: measured in each driver's boot, so both columns
+    carry them; only the multiple has a better side."""
+    return [
+        Fig("over_limit", "inflate / limit (x)", "%.2f", None, target),
+        Fig("limit_s", "  limit: larger of the next two (s)", "%.3f", None),
+        Fig("zero_all_s", "  guest takes+zeroes %d MiB, all vCPUs" % mib,
+            "%.3f", None),
+        Fig("host_limit_s", "  host discards, %s (s)" % path, "%.3f", None),
+        Fig("zero_1cpu_s", "  guest takes+zeroes %d MiB, 1 vCPU" % mib,
+            "%.3f", None),
+    ]
+
+
 def _fb_counts(sfx="", label=""):
     return [Fig("blocks_2m" + sfx, "fastballoon blocks_2m" + label, "%d",
                 None, fast_only=True),
@@ -274,10 +334,14 @@ def _fb_counts(sfx="", label=""):
                 None, fast_only=True)]
 
 
-def _inflate_figs(speed_target):
+LIMIT_TARGET = ("fast_max", 1.25, "<=1.25x the limit")
+
+
+def _inflate_figs(speed_target, path):
     return [
         _time("inflate_s", "inflate", 1280,
               ("ratio", speed_target, ">=%dx faster" % speed_target)),
+    ] + _limits(1280, path, LIMIT_TARGET) + [
         _time("deflate_s", "deflate", 1280, ("ratio", 3, ">=3x faster")),
         _rss_drop(),
         Fig("rss_drop_frac", "  / 1280 MiB", "%.2f", "higher"),
@@ -297,11 +361,14 @@ _LATER = ", %d s later" % HEAL_WAIT_S
 SCENARIOS = [
     Scenario("inflate",
              "touch %d MiB, balloon 1280 MiB, deflate (inflate queue)" %
-             TOUCH_MIB, {}, False, _inflate_figs(5), rep_inflate),
+             TOUCH_MIB, {}, False, _inflate_figs(5, "pages"), rep_inflate,
+             host_path="pages"),
     Scenario("inflate-ranges",
              "same, free-page-reporting=on (fastballoon: 2 MiB ranges)",
-             {"free-page-reporting": "on"}, False, _inflate_figs(25),
-             rep_inflate),
+             {"free-page-reporting": "on"}, False,
+             _inflate_figs(25, "ranges"),
+             lambda rig, notes: rep_inflate(rig, notes, path="ranges"),
+             host_path="ranges"),
     Scenario("hugetlb",
              "2 MiB hugetlbfs-backed guest, touch %d MiB, balloon 1024 MiB" %
              TOUCH_MIB, {}, True, [
@@ -314,14 +381,17 @@ SCENARIOS = [
                  Fig("qemu_hugetlb_drop_mib", "QEMU HugetlbPages drop (MiB)",
                      "%.0f", "higher"),
                  _time("inflate_s", "inflate", 1024),
+             ] + _limits(1024, "hugetlb") + [
                  _time("deflate_s", "deflate", 1024),
                  _cpu(1024),
-             ] + _fb_counts(), rep_hugetlb),
+             ] + _fb_counts(), rep_hugetlb, host_path="hugetlb",
+             fresh_boot=True),
     Scenario("fragmented",
              "%d MiB touched, every odd PFN freed and the rest held, "
              "balloon 700 MiB" % FRAG_MIB, {}, False, [
                  _time("inflate_s", "inflate", 700,
                        ("ratio", 1, "no slower (>=1x)")),
+             ] + _limits(700, "pages") + [
                  Fig("whole_frac", "ballooned in whole 2 MiB blocks", "%.2f",
                      "higher", ("fast", 0.90, ">=0.90")),
                  Fig("whole_frac_20s", "  same" + _LATER, "%.2f", "higher",
@@ -339,7 +409,9 @@ SCENARIOS = [
                      "%.2f", None),
                  Fig("frag_freed_mib", "freed in 4 KiB holes (MiB)", "%.0f",
                      None),
-             ], rep_fragmented),
+                 Fig("zero_blocks_frac", "limit run: share taken in 2 MiB "
+                     "blocks", "%.2f", None),
+             ], rep_fragmented, host_path="pages", fresh_boot=True),
 ]
 
 SCENARIOS.append(Scenario(
