@@ -49,6 +49,9 @@ static int fb_state_show(struct seq_file *m, void *unused)
 	seq_printf(m, "hinted_blocks: %lu\n", READ_ONCE(fb->hint_nr_blocks));
 	seq_printf(m, "blocks_taken_free: %lu\n", d->blocks_free);
 	seq_printf(m, "blocks_taken_evacuated: %lu\n", d->blocks_evacuated);
+	seq_printf(m, "crew_passes: %lu\n", d->crew_passes);
+	seq_printf(m, "crew_hands: %lu\n", d->crew_hands);
+	seq_printf(m, "crew_dropped_blocks: %lu\n", d->crew_dropped);
 	for (i = 0; i < ARRAY_SIZE(d->small_by_order); i++)
 		seq_printf(m, "small_pages_order_%u: %lu\n", i,
 			   d->small_by_order[i]);

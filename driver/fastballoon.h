@@ -113,6 +113,7 @@ struct fb_rbuf {
  */
 struct fb_config {
 	unsigned int max_order;
+	unsigned int inflate_cpus;
 	unsigned int path;
 	unsigned int defrag;
 	unsigned int defrag_ms;
@@ -176,6 +177,49 @@ struct fb_debug {
 	unsigned long defrag_no_room;
 	unsigned long oom_gave_up;
 	unsigned long trylock_busy;
+	unsigned long crew_passes;
+	unsigned long crew_hands;
+	unsigned long crew_dropped;
+};
+
+struct fb_crew;
+
+/**
+ * struct fb_hand - one CPU's share of an inflate pass (crew.c).
+ * @work: runs fb_hand_func() on the CPU it was queued on.
+ * @crew: the crew it belongs to.
+ */
+struct fb_hand {
+	struct work_struct work;
+	struct fb_crew *crew;
+};
+
+/**
+ * struct fb_crew - free blocks taken on several CPUs for one inflate pass.
+ * @wq: per-CPU workqueue the hands run on; NULL: inflate uses one CPU.
+ * @hands: nr_cpu_ids of them; the first @nr_hands run in a pass.
+ * @nr_hands: hands started by the current or last pass (@fb->lock).
+ * @lock: guards @ready and @nr_ready.
+ * @ready: blocks taken and not yet collected, by their first page's lru.
+ * @nr_ready: length of @ready (read locklessly by the waiting pass).
+ * @budget: blocks still to take in this pass (atomic).
+ * @active: hands that have not finished (atomic).
+ * @stop: the pass wants no more (WRITE_ONCE by the pass).
+ * @dry: a hand found no free block (WRITE_ONCE by the hands).
+ * @wait: the pass waits here for blocks and for the hands to finish.
+ */
+struct fb_crew {
+	struct workqueue_struct *wq;
+	struct fb_hand *hands;
+	unsigned int nr_hands;
+	spinlock_t lock;
+	struct list_head ready;
+	unsigned int nr_ready;
+	atomic_t budget;
+	atomic_t active;
+	bool stop;
+	bool dry;
+	wait_queue_head_t wait;
 };
 
 /**
@@ -334,6 +378,7 @@ enum fb_counter {
  * @rbufs: reporting-queue requests for the range path (@report_lock).
  * @cfg: tunables (see struct fb_config: lockless).
  * @dfg: defragmentation candidates (@lock).
+ * @crew: the hands that take blocks on other CPUs during a pass (crew.c).
  * @heal_work: trades 4 KiB pages for blocks in the background.
  * @free_bufs: the PFN buffer pool (@lock).
  * @acked: woken by every queue callback; waiters poll their queue.
@@ -416,6 +461,7 @@ struct fb_balloon {
 	struct fb_rbuf rbufs[FB_NR_RBUFS];
 	struct fb_config cfg;
 	struct fb_defrag_state dfg;
+	struct fb_crew crew;
 	struct delayed_work heal_work;
 	struct fb_buf *free_bufs;
 	wait_queue_head_t acked;
@@ -620,6 +666,14 @@ bool fb_block_in(struct page *head, unsigned long start, unsigned long end);
 bool fb_block_split(struct fb_balloon *fb);
 void fb_block_free(struct fb_balloon *fb, struct page *head);
 void fb_pages_init(struct fb_balloon *fb);
+
+/* Layer 1, crew.c: free blocks taken on several CPUs at once */
+unsigned int fb_crew_start(struct fb_balloon *fb, unsigned long blocks);
+unsigned int fb_crew_collect(struct fb_balloon *fb, struct list_head *list,
+			     unsigned int max);
+bool fb_crew_finish(struct fb_balloon *fb);
+void fb_crew_init(struct fb_balloon *fb);
+void fb_crew_destroy(struct fb_balloon *fb);
 
 /* Layer 1, defrag.c: evacuate movable pageblocks into free 2 MiB blocks */
 struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline);

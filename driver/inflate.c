@@ -69,23 +69,61 @@ static unsigned long fb_take_small(struct fb_balloon *fb, struct fb_tx *tx,
 }
 
 /*
- * Whole blocks first: free ones, then evacuated ones while the time bound
- * lasts. Returns pages added.
+ * Free blocks taken by the crew on several CPUs: claimed and surrendered
+ * here, a batch at a time, as they come in, so the host frees memory while
+ * the hands zero the next. Returns pages added; *@dry is set when the
+ * hands found no free block left.
+ *
+ * Only on the range path. On the inflate queue the host discards every
+ * 4 KiB frame on its own, and each discard makes the host interrupt every
+ * vCPU that is running guest code to flush its TLB: measured (TCG, 2
+ * vCPUs, 1280 MiB) QEMU's system time doubled with a second CPU zeroing,
+ * and the inflate took 10-20% longer. A range is one discard per 2 MiB.
+ */
+static unsigned long fb_take_crew(struct fb_balloon *fb, struct fb_tx *tx,
+				  unsigned long nr, bool *dry)
+{
+	struct page *head, *next;
+	unsigned long done = 0;
+	LIST_HEAD(got);
+	LIST_HEAD(list);
+
+	*dry = false;
+	if (!fb_use_ranges(fb) || !fb_crew_start(fb, nr / FB_BLOCK_PAGES))
+		return 0;
+	while (!tx->err && !READ_ONCE(fb->pressure_hold) &&
+	       fb_crew_collect(fb, &got, FB_BLOCK_BATCH)) {
+		list_for_each_entry_safe(head, next, &got, lru) {
+			list_del(&head->lru);
+			fb_block_take(fb, head, false, &list);
+			done += FB_BLOCK_PAGES;
+		}
+		fb_surrender(fb, &list, tx);
+	}
+	*dry = fb_crew_finish(fb);
+	return done;
+}
+
+/*
+ * Whole blocks first: free ones (on several CPUs when the pass is large),
+ * then evacuated ones while the time bound lasts. Returns pages added.
  */
 static unsigned long fb_take_blocks(struct fb_balloon *fb, struct fb_tx *tx,
 				    unsigned long nr)
 {
-	unsigned long deadline, done = 0;
+	unsigned long deadline, done;
 	unsigned int batch = 0;
 	struct page *head;
 	LIST_HEAD(list);
-	bool contig;
+	bool contig, dry;
 
 	deadline = jiffies + msecs_to_jiffies(READ_ONCE(fb->cfg.defrag_ms));
+	done = fb_take_crew(fb, tx, nr, &dry);
 	while (nr - done >= FB_BLOCK_PAGES && !tx->err &&
 	       !READ_ONCE(fb->pressure_hold)) {
 		contig = false;
-		head = fb_block_alloc();
+		/* The crew found none free: straight to evacuation. */
+		head = dry ? NULL : fb_block_alloc();
 		if (!head) {
 			head = fb_defrag_block(fb, deadline);
 			contig = true;

@@ -24,6 +24,7 @@
 #define FB_AUTO_FB_UNIT_ORDER(def)	false
 #define FB_AUTO_FB_UNIT_MS(def)		false
 #define FB_AUTO_FB_UNIT_WORD(def)	false
+#define FB_AUTO_FB_UNIT_CPUS(def)	false
 
 #define FB_KNOB_ENTRY(_name, _unit, _min, _max, _def, _words)		\
 	[FB_KNOB_##_name] = {						\
@@ -62,6 +63,7 @@ struct fb_param {
 #define FB_PINIT_FB_UNIT_ORDER(def)	.ui = (def)
 #define FB_PINIT_FB_UNIT_MS(def)	.ui = (def)
 #define FB_PINIT_FB_UNIT_WORD(def)	.word = (def)
+#define FB_PINIT_FB_UNIT_CPUS(def)	.ui = (def)
 
 #define FB_KNOB_DEFAULT(_name, _unit, _min, _max, _def, _words)	\
 	[FB_KNOB_##_name] = { FB_PINIT_##_unit(_def) },
@@ -75,12 +77,14 @@ static struct fb_param fb_params[FB_NR_KNOBS] = {
 #define FB_PTYPE_FB_UNIT_ORDER		uint
 #define FB_PTYPE_FB_UNIT_MS		uint
 #define FB_PTYPE_FB_UNIT_WORD		charp
+#define FB_PTYPE_FB_UNIT_CPUS		uint
 
 #define FB_PFIELD_FB_UNIT_PAGES		ul
 #define FB_PFIELD_FB_UNIT_PAGES_PER_S	ul
 #define FB_PFIELD_FB_UNIT_ORDER		ui
 #define FB_PFIELD_FB_UNIT_MS		ui
 #define FB_PFIELD_FB_UNIT_WORD		word
+#define FB_PFIELD_FB_UNIT_CPUS		ui
 
 /*
  * The default, as it reads in the parameter's description (@spelt: as the
@@ -91,6 +95,7 @@ static struct fb_param fb_params[FB_NR_KNOBS] = {
 #define FB_PDEF_FB_UNIT_ORDER(def, spelt)	__stringify(def)
 #define FB_PDEF_FB_UNIT_MS(def, spelt)		__stringify(def)
 #define FB_PDEF_FB_UNIT_WORD(def, spelt)	def
+#define FB_PDEF_FB_UNIT_CPUS(def, spelt)	__stringify(def)
 
 /* The range, as it reads there: page counts are bounded by the RAM. */
 #define FB_WORD_SP(value, word)		" " word
@@ -102,6 +107,8 @@ static struct fb_param fb_params[FB_NR_KNOBS] = {
 #define FB_PRANGE_FB_UNIT_MS(min, max, words)		\
 	__stringify(min) ".." __stringify(max) " ms"
 #define FB_PRANGE_FB_UNIT_WORD(min, max, words)	"one of" words(FB_WORD_SP)
+#define FB_PRANGE_FB_UNIT_CPUS(min, max, words)		\
+	__stringify(min) ".." __stringify(max) " CPUs"
 
 /* What each parameter does; the table adds the range and the default. */
 #define FB_DESC_guest_target_pages \
@@ -113,6 +120,8 @@ static struct fb_param fb_params[FB_NR_KNOBS] = {
 	"keep MemAvailable above this many 4 KiB pages: inflation stops a band (1/32, at least 2 MiB) above it, deflate restores it; 0 is none"
 #define FB_DESC_inflate_limit_pages_per_s \
 	"most 4 KiB pages inflated per second; 0 is no limit"
+#define FB_DESC_inflate_cpus \
+	"CPUs that take and zero blocks at once in a large inflate, each at normal priority beside the guest's own work there; 0 is all online CPUs, 1 only the balloon's worker"
 #define FB_DESC_max_order \
 	"largest allocation order tried (0: 4 KiB only, like virtio_balloon)"
 #define FB_DESC_defrag \
@@ -168,6 +177,13 @@ char *fb_knob_words(const struct fb_knob *k, const char *last, char *buf,
 	return buf;
 }
 
+/* Whether @k's parameter is a uint (orders, times, CPUs) or a ulong. */
+static bool fb_param_is_uint(const struct fb_knob *k)
+{
+	return k->unit == FB_UNIT_ORDER || k->unit == FB_UNIT_MS ||
+	       k->unit == FB_UNIT_CPUS;
+}
+
 /* Parameter @id's value, brought into range for a guest of @ram pages. */
 static unsigned long fb_param_value(unsigned int id, unsigned long ram)
 {
@@ -176,8 +192,7 @@ static unsigned long fb_param_value(unsigned int id, unsigned long ram)
 
 	if (k->unit == FB_UNIT_WORD)
 		return max(fb_knob_lookup(k, fb_params[id].word), 0);
-	val = k->unit == FB_UNIT_ORDER || k->unit == FB_UNIT_MS ?
-	      fb_params[id].ui : fb_params[id].ul;
+	val = fb_param_is_uint(k) ? fb_params[id].ui : fb_params[id].ul;
 	if (k->auto_def && val == FB_KNOB_AUTO)
 		return val;
 	return clamp(val, k->min, fb_knob_max(k, ram));
@@ -200,6 +215,7 @@ void fb_config_defaults(struct fb_balloon *fb)
 	cfg->reserve_pages = fb_param_value(FB_KNOB_reserve_pages, ram);
 	cfg->inflate_limit = fb_param_value(FB_KNOB_inflate_limit_pages_per_s,
 					    ram);
+	cfg->inflate_cpus = fb_param_value(FB_KNOB_inflate_cpus, ram);
 	cfg->max_order = fb_param_value(FB_KNOB_max_order, ram);
 	cfg->defrag = fb_param_value(FB_KNOB_defrag, ram);
 	cfg->defrag_ms = fb_param_value(FB_KNOB_defrag_ms, ram);
@@ -222,8 +238,7 @@ static int __init fb_check_param(unsigned int id)
 		       fb_knob_words(k, " or ", words, sizeof(words)));
 		return -EINVAL;
 	}
-	val = k->unit == FB_UNIT_ORDER || k->unit == FB_UNIT_MS ?
-	      fb_params[id].ui : fb_params[id].ul;
+	val = fb_param_is_uint(k) ? fb_params[id].ui : fb_params[id].ul;
 	if ((val >= k->min && val <= max) ||
 	    (k->auto_def && val == FB_KNOB_AUTO))
 		return 0;

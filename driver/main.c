@@ -193,6 +193,7 @@ static int fb_probe(struct virtio_device *vdev)
 	fb_reserve_init(fb);
 	fb->chain_blocks = fb_chain_blocks(vdev);
 	fb_pages_init(fb);
+	fb_crew_init(fb);
 	fb_migrate_init(fb);
 	mutex_init(&fb->report_lock);
 	INIT_WORK(&fb->config_work, fb_config_func);
@@ -256,6 +257,7 @@ out_stats:
 out_defrag:
 	fb_defrag_exit(fb);
 out_free:
+	fb_crew_destroy(fb);
 	vdev->priv = NULL;
 	kfree(fb);
 	return err;
@@ -276,6 +278,7 @@ static void fb_remove(struct virtio_device *vdev)
 	fb_free_bufs(fb);
 	fb_stats_exit(fb);
 	fb_defrag_exit(fb);
+	fb_crew_destroy(fb);
 	vdev->priv = NULL;
 	kfree(fb);
 }

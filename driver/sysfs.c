@@ -275,6 +275,7 @@ FB_KNOB_NUM_ATTR(max_pages, max_pages, fb_target_changed);
 FB_KNOB_NUM_ATTR(floor_pages, floor_pages, fb_target_changed);
 FB_KNOB_NUM_ATTR(reserve_pages, reserve_pages, fb_limits_changed);
 FB_KNOB_NUM_ATTR(inflate_limit_pages_per_s, inflate_limit, fb_queue_size_work);
+FB_KNOB_NUM_ATTR(inflate_cpus, inflate_cpus, fb_kick_none);
 FB_KNOB_NUM_ATTR(max_order, max_order, fb_queue_heal);
 FB_KNOB_NUM_ATTR(defrag_ms, defrag_ms, fb_kick_none);
 FB_KNOB_NUM_ATTR(heal_ms, heal_ms, fb_queue_heal);

@@ -23,6 +23,7 @@
 #define BC_ALIASES_floor_pages		{ "floor" }
 #define BC_ALIASES_reserve_pages	{ "reserve" }
 #define BC_ALIASES_inflate_limit_pages_per_s { "rate", "limit" }
+#define BC_ALIASES_inflate_cpus		{ "cpus" }
 #define BC_ALIASES_max_order		{ "order" }
 #define BC_ALIASES_defrag		{ NULL }
 #define BC_ALIASES_defrag_ms		{ NULL }
@@ -35,6 +36,7 @@
 #define BC_ZERO_floor_pages		"no floor"
 #define BC_ZERO_reserve_pages		"no reserve"
 #define BC_ZERO_inflate_limit_pages_per_s "unlimited"
+#define BC_ZERO_inflate_cpus		"all online CPUs"
 #define BC_ZERO_max_order		NULL
 #define BC_ZERO_defrag			NULL
 #define BC_ZERO_defrag_ms		NULL
@@ -50,12 +52,14 @@
 #define BC_DEF_FB_UNIT_ORDER(def)	BC_XSTR(def)
 #define BC_DEF_FB_UNIT_MS(def)		BC_XSTR(def)
 #define BC_DEF_FB_UNIT_WORD(def)	def
+#define BC_DEF_FB_UNIT_CPUS(def)	BC_XSTR(def)
 /* A page count the driver computes when the device binds reads "auto". */
 #define BC_AUTO_FB_UNIT_PAGES(def)	((def) == FB_KNOB_AUTO)
 #define BC_AUTO_FB_UNIT_PAGES_PER_S(def) 0
 #define BC_AUTO_FB_UNIT_ORDER(def)	0
 #define BC_AUTO_FB_UNIT_MS(def)		0
 #define BC_AUTO_FB_UNIT_WORD(def)	0
+#define BC_AUTO_FB_UNIT_CPUS(def)	0
 
 #define BC_WORD(value, word)		word,
 
@@ -175,6 +179,10 @@ void bc_knob_range(const struct bc_knob *k, uint64_t ram_pages, bool ram_known,
 		snprintf(buf, len, "%llu..%llu ms", (unsigned long long)k->min,
 			 (unsigned long long)k->max);
 		break;
+	case FB_UNIT_CPUS:
+		snprintf(buf, len, "%llu..%llu CPUs", (unsigned long long)k->min,
+			 (unsigned long long)k->max);
+		break;
 	case FB_UNIT_WORD:
 		n = (size_t)snprintf(buf, len, "one of");
 		for (i = 0; k->choices[i] && n < len; i++)
@@ -194,6 +202,7 @@ static const char *bc_knob_hint(const struct bc_knob *k)
 		return "use 4 KiB pages per second (e.g. 25600) or a size per "
 		       "second (e.g. 100M or 100M/s)";
 	case FB_UNIT_ORDER:
+	case FB_UNIT_CPUS:
 		return "use a whole number";
 	case FB_UNIT_MS:
 		return "use milliseconds (e.g. 1000, 1000ms or 1s)";
@@ -256,6 +265,7 @@ int bc_knob_parse(const struct bc_knob *k, const char *typed, const char *arg,
 		err = fbp_parse_pages(arg, FBP_PER_SEC, 0, &val);
 		break;
 	case FB_UNIT_ORDER:
+	case FB_UNIT_CPUS:
 		err = fbp_parse_uint(arg, &val);
 		break;
 	case FB_UNIT_MS:

@@ -228,6 +228,8 @@ static void bc_status_text(const char *dev)
 				fbp_format_size(sz, sizeof(sz), v, "/s");
 			else if (k->unit == FB_UNIT_MS)
 				snprintf(sz, sizeof(sz), "ms");
+			else if (k->unit == FB_UNIT_CPUS)
+				snprintf(sz, sizeof(sz), "CPUs");
 		}
 		if (sz[0])
 			printf("%-10s %s\n", buf, sz);

@@ -33,7 +33,7 @@ SHRINKER_RELEASED = "shrinker_released_pages_total"
 
 # The knobs (read-write attributes), keys of FB_ATTRS.
 KNOBS = ("guest_target", "max_pages", "floor", "reserve", "inflate_limit",
-         "max_order", "defrag", "defrag_ms", "heal_ms", "oom_pages",
+         "inflate_cpus", "max_order", "defrag", "defrag_ms", "heal_ms", "oom_pages",
          "surrender_path")
 
 

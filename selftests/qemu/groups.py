@@ -85,6 +85,7 @@ GROUPS = [
     group("reporting", debug_s=220, device={"free-page-reporting": "on"},
           tests=[("free_page_reporting", t_reporting.t_free_page_reporting),
                  ("range_path", t_reporting.t_range_path),
+                 ("crew", t_reporting.t_crew),
                  ("path_switch", t_reporting.t_path_switch),
                  ("run_rates", t_reporting.t_run_rates)]),
     group("hugetlb", debug_s=150, hugetlb=True,

@@ -13,8 +13,8 @@ import time
 from fbtest import (
     FULL, F_FREE_PAGE_HINT, F_REPORTING, GUEST_MIB, KIB, MIB, PAGES_PER_MIB,
     Skip, check, deepest_mib, deflate_and_check, fastballoon_only,
-    hold_memory, inflate_and_check, int_or_none, trace_start, trace_stop,
-    wait_for,
+    fb_state, hold_memory, inflate_and_check, int_or_none, trace_start,
+    trace_stop, wait_for,
 )
 
 
@@ -155,6 +155,51 @@ def t_range_path(c):
     c.ksft("fb_blocks", {"FB_MIN_BLOCKS": 512}, timeout=300)
     deflate_and_check(c, base)
     c.note.append("ranged %d MiB, RSS %d MiB" % (ranged >> 8, rss))
+
+
+@fastballoon_only
+def t_crew(c):
+    """On the range path a large inflate takes blocks on every online CPU
+    (inflate_cpus 0), or on one (1), with the books as exact as ever: the
+    balloon holds exactly the target in blocks, nothing the hands took is
+    lost, and deflate brings every page back."""
+    c.reset()
+    check(c.fb()["surrender_path_active"] == "report",
+          "surrender_path_active is %r", c.fb()["surrender_path_active"])
+    cpus = int(c.g.sh("grep -c ^processor /proc/cpuinfo"))
+    check(cpus >= 2, "the guest has %d CPU(s); the test needs 2", cpus)
+    base = c.meminfo()["MemTotal"]
+    free0 = c.meminfo()["MemFree"]
+    check(c.knob("inflate_cpus").strip() == "0",
+          "inflate_cpus reads %r by default",
+          c.knob("inflate_cpus"))
+    for ncpus, hands in ((0, cpus), (1, 0)):
+        with c.tuned(inflate_cpus=ncpus):
+            st0 = fb_state(c)
+            mib = deepest_mib(c, 768)
+            inflate_and_check(c, mib)
+            st1, fb = fb_state(c), c.fb()
+            passes = st1["crew_passes"] - st0["crew_passes"]
+            used = st1["crew_hands"] - st0["crew_hands"]
+            check(fb["blocks_2m"] * 512 == mib * PAGES_PER_MIB and
+                  fb["pages_4k"] == 0, "inflate_cpus %d: blocks_2m %d, "
+                  "pages_4k %d for %d MiB", ncpus, fb["blocks_2m"],
+                  fb["pages_4k"], mib)
+            if hands:
+                check(passes > 0 and used == passes * hands,
+                      "inflate_cpus 0: %d crew passes with %d hands, want "
+                      "some, %d hands each", passes, used, hands)
+            else:
+                check(passes == 0, "inflate_cpus 1: %d crew passes", passes)
+            c.note.append("inflate_cpus %d: %d passes, %d hands, %d blocks "
+                          "dropped" % (ncpus, passes, used,
+                                       st1["crew_dropped_blocks"] -
+                                       st0["crew_dropped_blocks"]))
+        deflate_and_check(c, base)
+    # Whatever the hands took and the pass did not claim went back.
+    free1 = c.meminfo()["MemFree"]
+    check(free1 >= free0 - 64 * KIB, "MemFree %d MiB after the inflates, "
+          "was %d MiB", free1 // KIB, free0 // KIB)
 
 
 @fastballoon_only

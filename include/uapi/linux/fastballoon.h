@@ -69,6 +69,7 @@
 #define FB_ATTR_FLOOR		"floor_pages"
 #define FB_ATTR_RESERVE		"reserve_pages"
 #define FB_ATTR_INFLATE_LIMIT	"inflate_limit_pages_per_s"
+#define FB_ATTR_INFLATE_CPUS	"inflate_cpus"
 #define FB_ATTR_MAX_ORDER	"max_order"
 #define FB_ATTR_DEFRAG		"defrag"
 #define FB_ATTR_DEFRAG_MS	"defrag_ms"
@@ -85,6 +86,7 @@
 #define FB_HEAL_MS_MIN		100
 #define FB_HEAL_MS_MAX		3600000
 #define FB_INFLATE_LIMIT_MAX	1073741824	/* 2^30 pages per second */
+#define FB_INFLATE_CPUS_MAX	8192		/* Debian's NR_CPUS */
 
 /* The upper bound of a page-valued knob: ram_pages (FB_ATTR_RAM). */
 #define FB_KNOB_RAM		(~0ULL)
@@ -103,6 +105,7 @@ enum fb_unit {
 	FB_UNIT_ORDER,		/* an allocation order, a plain number */
 	FB_UNIT_MS,		/* milliseconds */
 	FB_UNIT_WORD,		/* one of the knob's words */
+	FB_UNIT_CPUS,		/* a number of CPUs; 0 means all online */
 };
 
 /*
@@ -153,6 +156,8 @@ enum fb_path { FB_PATH_WORDS(FB_WORD_VALUE) FB_NR_PATH };
 	  FB_NO_WORDS)							\
 	X(inflate_limit_pages_per_s, FB_UNIT_PAGES_PER_S, 0,		\
 	  FB_INFLATE_LIMIT_MAX, 0, FB_NO_WORDS)				\
+	X(inflate_cpus, FB_UNIT_CPUS, 0, FB_INFLATE_CPUS_MAX, 0,	\
+	  FB_NO_WORDS)							\
 	X(max_order, FB_UNIT_ORDER, 0, FB_MAX_ORDER_LIMIT,		\
 	  FB_MAX_ORDER_LIMIT, FB_NO_WORDS)				\
 	X(defrag, FB_UNIT_WORD, 0, 0, "heal", FB_DEFRAG_WORDS)		\
