@@ -31,8 +31,9 @@ static const char *const fb_knob_names[] = {
 	/* guest_target_pages first: restoring it before the cap is lifted
 	 * never lets the balloon take the whole guest. */
 	FB_ATTR_GUEST_TARGET, FB_ATTR_MAX_PAGES, FB_ATTR_FLOOR,
-	FB_ATTR_RESERVE, FB_ATTR_INFLATE_LIMIT, FB_ATTR_MAX_ORDER, FB_ATTR_DEFRAG,
-	FB_ATTR_DEFRAG_MS, FB_ATTR_HEAL_MS, FB_ATTR_OOM_PAGES,
+	FB_ATTR_RESERVE, FB_ATTR_INFLATE_LIMIT, FB_ATTR_INFLATE_CPUS,
+	FB_ATTR_MAX_ORDER, FB_ATTR_DEFRAG, FB_ATTR_DEFRAG_MS, FB_ATTR_HEAL_MS,
+	FB_ATTR_OOM_PAGES,
 	FB_ATTR_SURRENDER_PATH,
 };
 #define FB_NR_KNOBS (sizeof(fb_knob_names) / sizeof(fb_knob_names[0]))
@@ -244,6 +245,9 @@ FIXTURE_VARIANT_ADD(knob, reserve_pages) {
 };
 FIXTURE_VARIANT_ADD(knob, inflate_limit_pages_per_s) {
 	.name = FB_ATTR_INFLATE_LIMIT, .min = 0, .max = FB_INFLATE_LIMIT_MAX,
+};
+FIXTURE_VARIANT_ADD(knob, inflate_cpus) {
+	.name = FB_ATTR_INFLATE_CPUS, .min = 0, .max = FB_INFLATE_CPUS_MAX,
 };
 FIXTURE_VARIANT_ADD(knob, max_order) {
 	.name = FB_ATTR_MAX_ORDER, .min = 0, .max = FB_MAX_ORDER_LIMIT,

@@ -70,6 +70,7 @@ static const struct fb_knob fb_knobs[] = {
 	{ FB_ATTR_FLOOR, 0, FB_RAM },
 	{ FB_ATTR_RESERVE, 0, FB_RAM },
 	{ FB_ATTR_INFLATE_LIMIT, 0, FB_INFLATE_LIMIT_MAX },
+	{ FB_ATTR_INFLATE_CPUS, 0, FB_INFLATE_CPUS_MAX },
 	{ FB_ATTR_MAX_ORDER, 0, FB_MAX_ORDER_LIMIT },
 	{ FB_ATTR_DEFRAG, 0, 0, fb_defrag_words },
 	{ FB_ATTR_DEFRAG_MS, 0, FB_DEFRAG_MS_MAX },

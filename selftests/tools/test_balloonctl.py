@@ -390,6 +390,7 @@ def test_set_aliases(ctx):
                         ("cap", A["FB_ATTR_MAX_PAGES"]),
                         ("max", A["FB_ATTR_MAX_PAGES"]),
                         ("limit", A["FB_ATTR_INFLATE_LIMIT"]),
+                        ("cpus", A["FB_ATTR_INFLATE_CPUS"]),
                         (A["FB_ATTR_FLOOR"], A["FB_ATTR_FLOOR"])):
         ctx.set_ok(alias, "1234", attr, 1234)
 
