@@ -177,9 +177,13 @@ void fb_crew_init(struct fb_balloon *fb)
 	}
 	/*
 	 * Not freezable: a freeze waits for the size work, which waits for
-	 * its hands. Per-CPU: each hand zeroes on the CPU it was sent to.
+	 * its hands. Per-CPU: each hand zeroes on the CPU it was sent to. A
+	 * rescuer (WQ_MEM_RECLAIM): the pass waits for its hands holding the
+	 * balloon lock, so a hand must run even when no new worker can be
+	 * made for want of memory.
 	 */
-	crew->wq = alloc_workqueue("fastballoon-crew", WQ_PERCPU, 0);
+	crew->wq = alloc_workqueue("fastballoon-crew",
+				   WQ_PERCPU | WQ_MEM_RECLAIM, 0);
 	if (!crew->wq) {
 		kfree(crew->hands);
 		crew->hands = NULL;
