@@ -60,8 +60,11 @@ static void fb_hand_func(struct work_struct *work)
 
 /*
  * Start hands to take up to @blocks free blocks. Returns how many started;
- * 0 when one CPU is all the knob, the machine or the size allows (the
- * caller then takes blocks itself). Caller holds @fb->lock.
+ * 0 when one CPU is all the knob, the machine or the size allows, or when
+ * the allocator does not zero (init_on_alloc=0: a block then costs less
+ * than waking another CPU; measured, 1280 MiB on the range path took
+ * 0.041 s with the crew against 0.015 s without). The caller then takes
+ * blocks itself. Caller holds @fb->lock.
  */
 unsigned int fb_crew_start(struct fb_balloon *fb, unsigned long blocks)
 {
@@ -71,7 +74,7 @@ unsigned int fb_crew_start(struct fb_balloon *fb, unsigned long blocks)
 	int cpu;
 
 	lockdep_assert_held(&fb->lock);
-	if (!crew->wq)
+	if (!crew->wq || !fb_block_alloc_zeroes())
 		return 0;
 	if (want && want < n)
 		n = want;

@@ -654,6 +654,7 @@ unsigned long fb_small_dequeue(struct fb_balloon *fb, unsigned long nr,
 void fb_small_putback(struct fb_balloon *fb, struct list_head *pages);
 void fb_small_free(struct fb_balloon *fb, struct list_head *pages);
 struct page *fb_block_alloc(void);
+bool fb_block_alloc_zeroes(void);
 void fb_block_drop(struct page *head, bool contig);
 void fb_block_claim(struct fb_balloon *fb, struct page *head, bool contig,
 		    struct list_head *list);

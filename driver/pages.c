@@ -201,6 +201,16 @@ struct page *fb_block_alloc(void)
 	return alloc_pages(FB_GFP_LIGHT, FB_BLOCK_ORDER);
 }
 
+/*
+ * Whether the allocator zeroes what fb_block_alloc() returns (init_on_alloc,
+ * Debian's default): most of a block's cost then, and what the crew
+ * spreads over the CPUs. Without it a block costs next to nothing.
+ */
+bool fb_block_alloc_zeroes(void)
+{
+	return want_init_on_alloc(FB_GFP_LIGHT);
+}
+
 /* Give an unclaimed block back to the page allocator the way it came. */
 void fb_block_drop(struct page *head, bool contig)
 {
