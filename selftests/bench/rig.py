@@ -390,20 +390,27 @@ class Rig:
 
     # -- the limits (selftests/bench/kmod/fbb_zero.c, host/fbb_discard.c)
 
-    def zero_limit(self, mib, cpus=0):
+    def zero_limit(self, mib, cpus=0, hold=False):
         """Take @mib of free memory the way a balloon must (and zero it,
-        under init_on_alloc) on @cpus vCPUs at once (0: all), then free it:
-        {cpus, pages, got, ns, slowest, fastest, blocks, singles, zeroing}."""
+        under init_on_alloc) on @cpus vCPUs at once (0: all), then free it,
+        or with @hold keep it for the next run to recycle (zero_release()
+        frees it): {cpus, pages, got, ns, slowest, fastest, blocks,
+        singles, zeroing}."""
         rc, out = self.run("grep -q '^fbb_zero ' /proc/modules || "
                            "insmod /lib/fb/fbb_zero.ko && "
-                           "echo '%d %d' > /sys/module/fbb_zero/parameters/run"
+                           "echo '%d %d %d' > "
+                           "/sys/module/fbb_zero/parameters/run"
                            " && cat /sys/module/fbb_zero/parameters/run" %
-                           (mib, cpus), timeout=600)
+                           (mib, cpus, int(hold)), timeout=600)
         kv = keyvals(out)
         if rc or kv.get("got") != mib * MIB // 4096:
             raise Broken("fbb_zero %d MiB on %s CPUs: exit %d: %s" % (
                 mib, cpus or "all", rc, out.strip()[-300:]))
         return kv
+
+    def zero_release(self):
+        """Free what zero_limit(hold=True) kept."""
+        self.sh("echo 0 > /sys/module/fbb_zero/parameters/run")
 
     def host_discard(self, mode, mib):
         """Replay on the host the discards QEMU makes for @mib through

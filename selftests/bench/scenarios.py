@@ -99,17 +99,20 @@ def measure_limits(rig, mib, path, out, settle):
     the all-vCPU and the host figure: no driver can beat it, whatever it
     does.
 
-    The guest's runs follow a first one, back to back, so that they zero
-    memory the host backs.  Memory free page reporting gave back costs
-    more to zero the first time (the host faults it in again: 4.4 s for
-    1280 MiB on one vCPU here, where the drivers' inflate took 0.6-2.4 s,
-    because QEMU's discards during an inflate hand the host memory it
-    reuses at once): a run on it would be no bound.  That first run is
-    kept as @out["zero_cold_s"].  The guest then settles (@settle) so
-    that the inflate starts from what the touch left."""
-    out["zero_cold_s"] = rig.zero_limit(mib)["ns"] / 1e9
-    out["zero_1cpu_s"] = rig.zero_limit(mib, 1)["ns"] / 1e9
-    z = rig.zero_limit(mib)
+    The guest's runs follow a first one, and each keeps what it took for
+    the next to recycle, so that they zero memory the host backs.  Memory
+    free page reporting gave back costs more to zero the first time (the
+    host faults it in again: 4.4 s for 1280 MiB on one vCPU here, where
+    the drivers' inflate took 0.6-2.4 s, because QEMU's discards during an
+    inflate hand the host memory it reuses at once): a run on it would be
+    no bound, and memory left free between runs is reported 2 s later.
+    That first run is kept as @out["zero_cold_s"].  Then everything is
+    freed and the guest settles (@settle) so that the inflate starts from
+    what the touch left."""
+    out["zero_cold_s"] = rig.zero_limit(mib, hold=True)["ns"] / 1e9
+    out["zero_1cpu_s"] = rig.zero_limit(mib, 1, hold=True)["ns"] / 1e9
+    z = rig.zero_limit(mib, hold=True)
+    rig.zero_release()
     out["zero_all_s"] = z["ns"] / 1e9
     out["zero_cpus"] = z["cpus"]
     out["zero_blocks_frac"] = z["blocks"] * 512 / z["got"]

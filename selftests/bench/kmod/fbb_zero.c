@@ -12,13 +12,20 @@
  * any driver on this many CPUs can take to surrender that much memory.
  *
  *   insmod fbb_zero.ko
- *   echo "MIB [CPUS]" > /sys/module/fbb_zero/parameters/run
+ *   echo "MIB [CPUS [HOLD]]" > /sys/module/fbb_zero/parameters/run
  *   cat /sys/module/fbb_zero/parameters/run
+ *   echo 0 > /sys/module/fbb_zero/parameters/run
  *
  * CPUS is how many online CPUs share the work (0 or absent: all of them);
  * each takes an equal share, in a thread bound to it. The write returns
- * when all are done and the memory is free again (-ENOMEM when not all of
- * it could be had, -EINVAL on bad input, -EBUSY while a run goes on).
+ * when all are done (-ENOMEM when not all of it could be had, -EINVAL on
+ * bad input, -EBUSY while a run goes on). Then the memory is free again,
+ * or with HOLD 1 the module keeps it for the next run: before each
+ * allocation, that run frees one piece of what is held, which the
+ * allocator hands straight back, so that it zeroes memory the host backs
+ * and no free memory lies about for free page reporting to give back to
+ * the host meanwhile (it does so 2 s after memory is freed; a run is
+ * longer than that on one vCPU under TCG). Writing 0 frees what is held.
  * Reading gives the last run as key=value pairs:
  *   cpus      CPUs that took part
  *   pages     4 KiB pages asked for, and got: pages taken
@@ -64,6 +71,32 @@ struct fbb_worker {
 static DEFINE_MUTEX(fbb_lock);
 static char fbb_last[256] = "none\n";
 
+/* What a HOLD run kept, for the next run to recycle (@fbb_held_lock). */
+static DEFINE_SPINLOCK(fbb_held_lock);
+static LIST_HEAD(fbb_held_blocks);
+static LIST_HEAD(fbb_held_singles);
+
+/* Free one held piece, a block if @block and one is held, else anything. */
+static void fbb_recycle_one(bool block)
+{
+	struct page *page = NULL;
+	bool is_block = false;
+
+	spin_lock(&fbb_held_lock);
+	if ((block || list_empty(&fbb_held_singles)) &&
+	    !list_empty(&fbb_held_blocks)) {
+		page = list_first_entry(&fbb_held_blocks, struct page, lru);
+		is_block = true;
+	} else if (!list_empty(&fbb_held_singles)) {
+		page = list_first_entry(&fbb_held_singles, struct page, lru);
+	}
+	if (page)
+		list_del(&page->lru);
+	spin_unlock(&fbb_held_lock);
+	if (page)
+		__free_pages(page, is_block ? FBB_BLOCK_ORDER : 0);
+}
+
 static int fbb_work(void *data)
 {
 	struct fbb_worker *w = data;
@@ -73,6 +106,7 @@ static int fbb_work(void *data)
 	w->start_ns = ktime_get_ns();
 	while (got < w->want) {
 		page = NULL;
+		fbb_recycle_one(w->want - got >= FBB_BLOCK_PAGES);
 		if (w->want - got >= FBB_BLOCK_PAGES)
 			page = alloc_pages(FBB_GFP_BLOCK, FBB_BLOCK_ORDER);
 		if (page) {
@@ -102,21 +136,40 @@ static int fbb_work(void *data)
 	return 0;
 }
 
-static void fbb_release(struct fbb_worker *w)
+static void fbb_free_lists(struct list_head *blocks, struct list_head *singles)
 {
 	struct page *page, *next;
 
-	list_for_each_entry_safe(page, next, &w->held_blocks, lru) {
+	list_for_each_entry_safe(page, next, blocks, lru) {
 		list_del(&page->lru);
 		__free_pages(page, FBB_BLOCK_ORDER);
 	}
-	list_for_each_entry_safe(page, next, &w->held_singles, lru) {
+	list_for_each_entry_safe(page, next, singles, lru) {
 		list_del(&page->lru);
 		__free_page(page);
 	}
 }
 
-static int fbb_run(unsigned long mib, unsigned int ncpus)
+/* What a worker took: kept for the next run with @hold, else freed. */
+static void fbb_release(struct fbb_worker *w, bool hold)
+{
+	if (!hold) {
+		fbb_free_lists(&w->held_blocks, &w->held_singles);
+		return;
+	}
+	spin_lock(&fbb_held_lock);
+	list_splice_init(&w->held_blocks, &fbb_held_blocks);
+	list_splice_init(&w->held_singles, &fbb_held_singles);
+	spin_unlock(&fbb_held_lock);
+}
+
+/* Free everything held (nobody else touches the lists then). */
+static void fbb_release_held(void)
+{
+	fbb_free_lists(&fbb_held_blocks, &fbb_held_singles);
+}
+
+static int fbb_run(unsigned long mib, unsigned int ncpus, bool hold)
 {
 	unsigned long pages = mib << (20 - PAGE_SHIFT), got = 0, share, blocks = 0;
 	unsigned long singles = 0;
@@ -183,8 +236,11 @@ static int fbb_run(unsigned long mib, unsigned int ncpus)
 		if (!ws[i].task)
 			break;
 		kthread_stop(ws[i].task);
-		fbb_release(&ws[i]);
+		fbb_release(&ws[i], hold && !err);
 	}
+	/* What this run did not recycle, and everything after a failure. */
+	if (!hold || err)
+		fbb_release_held();
 	cpus_read_unlock();
 	kfree(ws);
 	return err;
@@ -192,17 +248,21 @@ static int fbb_run(unsigned long mib, unsigned int ncpus)
 
 static int fbb_set_run(const char *val, const struct kernel_param *kp)
 {
+	unsigned int ncpus = 0, hold = 0;
 	unsigned long mib;
-	unsigned int ncpus = 0;
 	char extra;
-	int err, n;
+	int err = 0, n;
 
-	n = sscanf(val, "%lu %u %c", &mib, &ncpus, &extra);
-	if (n < 1 || n > 2 || !mib || mib > totalram_pages() >> (20 - PAGE_SHIFT))
+	n = sscanf(val, "%lu %u %u %c", &mib, &ncpus, &hold, &extra);
+	if (n < 1 || n > 3 || hold > 1 ||
+	    mib > totalram_pages() >> (20 - PAGE_SHIFT))
 		return -EINVAL;
 	if (!mutex_trylock(&fbb_lock))
 		return -EBUSY;
-	err = fbb_run(mib, ncpus);
+	if (mib)
+		err = fbb_run(mib, ncpus, hold);
+	else
+		fbb_release_held();
 	mutex_unlock(&fbb_lock);
 	return err;
 }
@@ -222,7 +282,13 @@ static const struct kernel_param_ops fbb_run_ops = {
 	.get = fbb_get_run,
 };
 module_param_cb(run, &fbb_run_ops, NULL, 0600);
-MODULE_PARM_DESC(run, "write \"MIB [CPUS]\" to time taking MIB on CPUS CPUs");
+MODULE_PARM_DESC(run, "write \"MIB [CPUS [HOLD]]\" to time taking MIB on CPUS CPUs, 0 to free what is held");
+
+static void __exit fbb_exit(void)
+{
+	fbb_release_held();
+}
+module_exit(fbb_exit);
 
 MODULE_DESCRIPTION("fastballoon benchmark: the guest's allocate-and-zero limit");
 MODULE_LICENSE("GPL");
