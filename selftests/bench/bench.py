@@ -213,7 +213,7 @@ def build_programs(src, sub, static):
 # -------------------------------------------------------------- running
 
 def run_driver(kimg, initrd, scen, driver, reps, tag, cmdline="",
-               boot_per_rep=False, cpu="max", host_bin=None):
+               boot_per_rep=False, cpu="max", host_bin=None, fb_knobs=None):
     """All reps of @scen with @driver: one boot (a fresh one after a break,
     or for every rep with @boot_per_rep or a @scen that wants it)."""
     boot_per_rep = boot_per_rep or scen.fresh_boot
@@ -229,7 +229,8 @@ def run_driver(kimg, initrd, scen, driver, reps, tag, cmdline="",
                     rig = Rig(kimg, initrd, driver, props=scen.props,
                               hugetlb=scen.hugetlb, logdir=logdir,
                               tag="%s-%s-%s" % (tag, scen.name, driver),
-                              cmdline=cmdline, cpu=cpu, host_bin=host_bin)
+                              cmdline=cmdline, cpu=cpu, host_bin=host_bin,
+                              fb_knobs=fb_knobs)
                     rig.boot()
                     runs["boots"].append(rig.info)
                 figs, notes = run_rep(rig, scen)
@@ -269,7 +270,7 @@ def run_kernel(series, args, scens):
     """Every scenario on @series, once per CPU model: a list of results,
     one per model (one with an "error" when the kernel cannot be had)."""
     base = {"series": series, "scenarios": {},
-            "guest_cmdline": args.guest_cmdline,
+            "guest_cmdline": args.guest_cmdline, "fb_knobs": args.fb_knob,
             "boot_per_rep": args.boot_per_rep}
     try:
         pkg = kernels.resolve(series)
@@ -316,7 +317,7 @@ def run_kernel(series, args, scens):
                 by[drv] = run_driver(kimg, initrd, scen, drv, args.reps,
                                      "%s-%s" % (series, cpu_tag(cpu)),
                                      args.guest_cmdline, args.boot_per_rep,
-                                     cpu, host_bin)
+                                     cpu, host_bin, args.fb_knob)
             by["summary"] = report.summarise(scen, by)
             kres["scenarios"][scen.name] = by
         kres["wall_s"] = round(time.monotonic() - t0)
@@ -355,6 +356,9 @@ def kernel_header(kres, reps):
                  "inflate; the larger of the guest taking and zeroing the "
                  "memory on all its vCPUs (fbb_zero) and the host's "
                  "discards for fastballoon's path (fbb_discard)")
+    if kres.get("fb_knobs"):
+        lines.append("fastballoon knobs set: " + " ".join(
+            "%s=%s" % kv for kv in sorted(kres["fb_knobs"].items())))
     if kres.get("guest_cmdline"):
         lines.append("guest kernel arguments added: " + kres["guest_cmdline"])
     if kres.get("build_problems"):
@@ -433,6 +437,10 @@ def main(argv=None):
     ap.add_argument("--guest-cmdline", default="", metavar="ARGS",
                     help="extra guest kernel arguments, for both drivers "
                     "(e.g. init_on_alloc=0); printed with the results")
+    ap.add_argument("--fb-knob", action="append", metavar="NAME=VALUE",
+                    default=[], help="set this fastballoon knob (its sysfs "
+                    "name) after each boot, e.g. inflate_cpus=1; printed "
+                    "with the results")
     ap.add_argument("--boot-per-rep", action="store_true",
                     help="boot a fresh guest for every repetition (default: "
                     "one boot per driver and scenario; later reps then "
@@ -452,6 +460,13 @@ def main(argv=None):
     if args.reps < 1:
         ap.error("--reps must be at least 1")
     args.cpu = args.cpu or list(CPUS)
+    knobs = fbqemu.fb_attr_names().values()
+    for kv in args.fb_knob:
+        k, sep, v = kv.partition("=")
+        if not sep or k not in knobs or not re.fullmatch(r"[\w.-]+", v):
+            ap.error("--fb-knob %r: want NAME=VALUE with a knob's sysfs name"
+                     % kv)
+    args.fb_knob = dict(kv.split("=", 1) for kv in args.fb_knob)
     for c in args.cpu:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+(,[+-]?[A-Za-z0-9_.=-]+)*", c):
             ap.error("--cpu %r: not a QEMU CPU model" % c)

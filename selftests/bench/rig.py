@@ -131,10 +131,11 @@ class Rig:
 
     def __init__(self, kimg, initrd, driver, props=None, hugetlb=False,
                  mem_mib=2048, smp=2, logdir=None, tag="", cmdline="",
-                 cpu="max", host_bin=None):
+                 cpu="max", host_bin=None, fb_knobs=None):
         self.kimg = kimg
         self.cpu = cpu
         self.host_bin = host_bin    # where fbb_discard was built
+        self.fb_knobs = dict(fb_knobs or {})   # fastballoon's, set at boot
         self.initrd = initrd
         self.driver = driver
         self.props = dict(props or {})
@@ -192,6 +193,10 @@ class Rig:
             "for d in /sys/bus/virtio/devices/*; do "
             "[ \"$(cat $d/device)\" = 0x0005 ] && cat $d/features; done; true")
         self.check_health("boot")
+        if self.driver == FAST:
+            for k, v in self.fb_knobs.items():
+                self.sh("echo %s > $(fb-dev)/%s/%s" % (v, FAST, k))
+            self.info["fb_knobs"] = self.fb_knobs
         self.cpu_overhead = self.calibrate_cpu()
         self.info["cpu_overhead_jiffies"] = self.cpu_overhead
         return self
