@@ -14,7 +14,7 @@ from rig import FAST, GIB, MIB, POLL_S, USER_HZ, Broken, host_meminfo
 
 TOUCH_MIB = 1536        # "about 1.5 GiB" made resident before inflating
 FRAG_MIB = 1600         # "about 1.6 GiB" fragmented
-HEAL_WAIT_S = 20        # fastballoon heals 4 KiB pages into blocks meanwhile
+HEAL_WAIT_S = 60        # fastballoon heals 4 KiB pages into blocks meanwhile
 INFLATE_TIMEOUT = 240
 DEFLATE_TIMEOUT = 180
 
@@ -244,7 +244,7 @@ def rep_fragmented(rig, notes, mib=700):
         left = HEAL_WAIT_S - (time.monotonic() - t_target)
         if left > 0:
             time.sleep(left)
-        _blocks(rig, mib, out, "_20s", notes)
+        _blocks(rig, mib, out, "_later", notes)
         timed_deflate(rig, out)
     finally:
         if rig.alive():
@@ -412,15 +412,16 @@ SCENARIOS = [
              ] + _limits(700, "pages") + [
                  Fig("whole_frac", "ballooned in whole 2 MiB blocks", "%.2f",
                      "higher", ("fast", 0.90, ">=0.90")),
-                 Fig("whole_frac_20s", "  same" + _LATER, "%.2f", "higher",
+                 Fig("whole_frac_later", "  same" + _LATER, "%.2f", "higher",
                      ("fast", 0.90, ">=0.90")),
                  Fig("thp_kept", "host THP / QEMU RSS after inflate", "%.2f",
                      "higher", ("fast", 0.90, ">=0.90 (in-tree ~0.45)")),
-                 Fig("thp_kept_20s", "  same" + _LATER, "%.2f", "higher"),
+                 Fig("thp_kept_later", "  same" + _LATER, "%.2f", "higher",
+                     ("fast", 0.90, ">=0.90")),
                  _rss_drop(),
                  _time("deflate_s", "deflate", 700),
                  _cpu(700),
-             ] + _fb_counts() + _fb_counts("_20s", _LATER) + [
+             ] + _fb_counts() + _fb_counts("_later", _LATER) + [
                  Fig("thp_before_mib", "host THP before inflate (MiB)",
                      "%.0f", None),
                  Fig("offline_ratio", "kpageflags offline / ballooned",
