@@ -225,6 +225,18 @@ static inline int fb_balloon_migrated(struct balloon_dev_info *b,
 #endif
 
 /*
+ * alloc_contig_range()'s third argument was the migratetype of the range
+ * until upstream replaced it with acr_flags_t (after 6.12; 7.2 has it).
+ * MIGRATE_MOVABLE is 1, and 1 there is ACR_FLAGS_CMA: it would ask for a
+ * CMA allocation, which a balloon's evacuation is not.
+ */
+#ifdef FB_HAVE_ACR_FLAGS
+#define FB_CONTIG_MOVABLE	ACR_FLAGS_NONE
+#else
+#define FB_CONTIG_MOVABLE	MIGRATE_MOVABLE
+#endif
+
+/*
  * Stats tags 10-15 arrived in the uapi header with the upstream series
  * "virtio_balloon: introduce oom-kill invocations" (6.12).
  * Hosts that don't know a tag ignore it, so we always send them.

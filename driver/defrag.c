@@ -185,7 +185,7 @@ struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline)
 		fb_count(fb, FB_CNT_DEFRAG_TRIES, 1);
 		WRITE_ONCE(fb->evacuating, true);
 		ret = alloc_contig_range(pfn, pfn + FB_BLOCK_PAGES,
-					 MIGRATE_MOVABLE,
+					 FB_CONTIG_MOVABLE,
 					 GFP_KERNEL | __GFP_NOWARN);
 		WRITE_ONCE(fb->evacuating, false);
 		us = div_u64(ktime_get_ns() - t0, NSEC_PER_USEC);
