@@ -52,6 +52,9 @@ static int fb_state_show(struct seq_file *m, void *unused)
 	seq_printf(m, "crew_passes: %lu\n", d->crew_passes);
 	seq_printf(m, "crew_hands: %lu\n", d->crew_hands);
 	seq_printf(m, "crew_dropped_blocks: %lu\n", d->crew_dropped);
+	seq_printf(m, "crew_evac_passes: %lu\n", d->crew_evac_passes);
+	seq_printf(m, "defrag_run_blocks: %ld\n",
+		   atomic_long_read(&d->defrag_blocks));
 	for (i = 0; i < ARRAY_SIZE(d->small_by_order); i++)
 		seq_printf(m, "small_pages_order_%u: %lu\n", i,
 			   d->small_by_order[i]);

@@ -7,10 +7,15 @@
  * holding anything that cannot move (kernel allocations, reserved or
  * offline pages, our own balloon pages) are skipped. Then, cheapest first,
  * alloc_contig_range() migrates the used pages elsewhere and hands us the
- * whole block, as virtio-mem does when it unplugs a subblock. All of it runs
+ * whole block, as virtio-mem does when it unplugs a subblock. A candidate
+ * whose following pageblocks can be emptied too is evacuated with them, up
+ * to FB_DEFRAG_RUN blocks in one call: each call drains every CPU's LRU
+ * and page lists and isolates its range, and that is paid once per run
+ * instead of once per block. Evacuation may run on several CPUs at once
+ * (the crew's hands), each taking the next candidate. All of it runs
  * within the caller's time bound; when that expires we fall back to 4 KiB.
- * Layer 1, a primitive: it makes a block and hands it to the caller (the
- * inflate pass, healing), calling only the kernel.
+ * Layer 1, a primitive: it makes blocks and hands them to the caller (the
+ * inflate pass, the crew, healing), calling only the kernel.
  */
 #include <linux/gfp.h>
 #include <linux/jiffies.h>
@@ -73,12 +78,27 @@ static int fb_block_cost(struct page *page)
 
 /* Sort key: used pages in the low bits, the block's PFN above them. */
 #define FB_COST_BITS	10
+/* Costs this close (in pages) sort as equal, neighbours next to each other. */
+#define FB_COST_GRAIN_SHIFT	6
 
+/*
+ * Cheapest first, by cost in steps of 64 pages; within a step by PFN, so
+ * that a run's neighbours follow its first block in the list and one hand
+ * claims them all (fb_defrag_next()).
+ */
 static int fb_cand_cmp(const void *a, const void *b)
 {
-	unsigned long x = *(const unsigned long *)a & ((1UL << FB_COST_BITS) - 1);
-	unsigned long y = *(const unsigned long *)b & ((1UL << FB_COST_BITS) - 1);
+	unsigned long x = *(const unsigned long *)a;
+	unsigned long y = *(const unsigned long *)b;
+	unsigned long cx = (x & ((1UL << FB_COST_BITS) - 1)) >>
+			   FB_COST_GRAIN_SHIFT;
+	unsigned long cy = (y & ((1UL << FB_COST_BITS) - 1)) >>
+			   FB_COST_GRAIN_SHIFT;
 
+	if (cx != cy)
+		return cx < cy ? -1 : 1;
+	x >>= FB_COST_BITS;
+	y >>= FB_COST_BITS;
 	return x < y ? -1 : x > y;
 }
 
@@ -124,15 +144,20 @@ sort:
 }
 
 /*
- * Room to evacuate: free pages above every zone's high watermark, plus two
- * blocks' worth for the used pages to move to. With less, the migration
- * would push the guest into reclaim for the balloon's sake, its target
- * allocations warn when they fail, and they wait on the OOM lock.
+ * Blocks we may evacuate at once, at most @max: a block's worth of free
+ * pages for each (its used pages move into them), on top of every zone's
+ * high watermark and one block more. With less, the migration would push the guest
+ * into reclaim for the balloon's sake, its target allocations warn when
+ * they fail, and they wait on the OOM lock. 0: no room for even one.
  */
-static bool fb_defrag_room(void)
+static unsigned int fb_defrag_room(unsigned int max)
 {
-	return global_zone_page_state(NR_FREE_PAGES) >
-	       2 * FB_BLOCK_PAGES + fb_high_wmarks();
+	unsigned long free = global_zone_page_state(NR_FREE_PAGES);
+	unsigned long keep = FB_BLOCK_PAGES + fb_high_wmarks();
+
+	if (free <= keep + FB_BLOCK_PAGES)
+		return 0;
+	return min_t(unsigned long, max, (free - keep) / FB_BLOCK_PAGES);
 }
 
 /* Count an evacuation in the debugfs histogram: <1, <4, <16, <64, <256 ms. */
@@ -147,58 +172,157 @@ static void fb_defrag_histo(struct fb_balloon *fb, unsigned long us)
 }
 
 /*
- * Empty the cheapest pageblock we can and return it as a block (512 single
- * pages, first page returned), or NULL when nothing worked before
- * @deadline or defragmentation is off. Caller holds @fb->lock.
+ * The next candidate's PFN, or 0 when none is left (PFN 0 is ZONE_DMA).
+ * The candidates right after it that are its next @max - 1 neighbours are
+ * claimed with it: no other hand tries them while it evacuates them.
  */
-struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline)
+static unsigned long fb_defrag_next(struct fb_defrag_state *st,
+				    unsigned int max)
 {
-	struct fb_defrag_state *st = &fb->dfg;
-	unsigned long pfn, us;
+	unsigned long pfn = 0;
+	unsigned int k;
+
+	spin_lock(&st->lock);
+	if (st->next < st->nr) {
+		pfn = st->cand[st->next++] >> FB_COST_BITS;
+		for (k = 1; k < max && st->next < st->nr &&
+		     st->cand[st->next] >> FB_COST_BITS ==
+		     pfn + k * FB_BLOCK_PAGES; k++)
+			st->next++;
+	}
+	spin_unlock(&st->lock);
+	return pfn;
+}
+
+/*
+ * How many pageblocks from @pfn on, at most @max, form one run worth
+ * evacuating: the first (already checked) and those that follow it in
+ * the same zone and would pass the scan's test. Those may be candidates
+ * of their own further down the list: once ours they fail the test there.
+ */
+static unsigned int fb_defrag_run_len(unsigned long pfn, unsigned int max)
+{
+	struct zone *zone = page_zone(pfn_to_page(pfn));
 	struct page *page;
+	unsigned int n;
+	int cost;
+
+	for (n = 1; n < max; n++) {
+		page = pfn_to_online_page(pfn + n * FB_BLOCK_PAGES);
+		if (!page || page_zone(page) != zone)
+			break;
+		cost = fb_block_cost(page);
+		if (cost < 0 || cost > FB_DEFRAG_MAX_USED)
+			break;
+	}
+	return n;
+}
+
+/* One alloc_contig_range() call over @n pageblocks from @pfn. */
+static int fb_evacuate(struct fb_balloon *fb, unsigned long pfn,
+		       unsigned int n)
+{
+	unsigned long us;
 	u64 t0;
 	int ret;
 
-	lockdep_assert_held(&fb->lock);
-	if (READ_ONCE(fb->cfg.defrag) == FB_DEFRAG_OFF)
-		return NULL;
-	if (time_after_eq(jiffies, deadline))
-		return NULL;
-	if (st->next >= st->nr ||
-	    time_after(jiffies, st->stamp + FB_DEFRAG_SCAN_TTL))
-		fb_defrag_scan(fb);
+	t0 = ktime_get_ns();
+	fb_count(fb, FB_CNT_DEFRAG_TRIES, 1);
+	atomic_inc(&fb->evacuating);
+	ret = alloc_contig_range(pfn, pfn + n * FB_BLOCK_PAGES,
+				 FB_CONTIG_MOVABLE, GFP_KERNEL | __GFP_NOWARN);
+	atomic_dec(&fb->evacuating);
+	us = div_u64(ktime_get_ns() - t0, NSEC_PER_USEC);
+	fb_count(fb, FB_CNT_DEFRAG_US, us);
+	fb_defrag_histo(fb, us);
+	trace_fb_defrag(fb->vdev->index, pfn, ret, us);
+	if (ret)
+		return ret;
+	fb_count(fb, FB_CNT_DEFRAG_OK, 1);
+	atomic_long_add(n, &fb->dbg.defrag_blocks);
+	return 0;
+}
 
-	while (st->next < st->nr && time_before(jiffies, deadline)) {
+/*
+ * Empty the cheapest pageblock we can, with up to @max - 1 of those that
+ * follow it, and put them on @list as blocks (512 single pages each, first
+ * pages linked through lru). Returns how many; 0 when nothing worked
+ * before @deadline, no candidate is left, or the guest has no room to move
+ * pages to. Draws on the last scan only, so it may run on several CPUs at
+ * once while the caller of fb_defrag_ready() holds @fb->lock for them.
+ */
+unsigned int fb_defrag_take(struct fb_balloon *fb, unsigned long deadline,
+			    unsigned int max, struct list_head *list)
+{
+	unsigned long pfn;
+	struct page *page;
+	unsigned int n, i;
+	int ret;
+
+	if (READ_ONCE(fb->cfg.defrag) == FB_DEFRAG_OFF || !max)
+		return 0;
+	while (time_before(jiffies, deadline)) {
 		/* Under pressure, evacuating only makes it worse. */
 		if (READ_ONCE(fb->pressure_hold))
 			break;
-		if (!fb_defrag_room()) {
+		n = fb_defrag_room(min_t(unsigned int, max, FB_DEFRAG_RUN));
+		if (!n) {
 			fb->dbg.defrag_no_room++;
 			break;
 		}
-		pfn = st->cand[st->next++] >> FB_COST_BITS;
+		pfn = fb_defrag_next(&fb->dfg, n);
+		if (!pfn)
+			break;
 		page = pfn_to_online_page(pfn);
 		/* Taken or changed since the scan? Then don't bother. */
 		if (!page || fb_block_cost(page) < 0)
 			continue;
-		t0 = ktime_get_ns();
-		fb_count(fb, FB_CNT_DEFRAG_TRIES, 1);
-		WRITE_ONCE(fb->evacuating, true);
-		ret = alloc_contig_range(pfn, pfn + FB_BLOCK_PAGES,
-					 FB_CONTIG_MOVABLE,
-					 GFP_KERNEL | __GFP_NOWARN);
-		WRITE_ONCE(fb->evacuating, false);
-		us = div_u64(ktime_get_ns() - t0, NSEC_PER_USEC);
-		fb_count(fb, FB_CNT_DEFRAG_US, us);
-		fb_defrag_histo(fb, us);
-		trace_fb_defrag(fb->vdev->index, pfn, ret, us);
-		if (!ret) {
-			fb_count(fb, FB_CNT_DEFRAG_OK, 1);
-			return pfn_to_page(pfn);
+		n = fb_defrag_run_len(pfn, n);
+		ret = fb_evacuate(fb, pfn, n);
+		/* One page that would not move fails a run: try the first. */
+		if (ret && n > 1) {
+			n = 1;
+			ret = fb_evacuate(fb, pfn, 1);
 		}
-		cond_resched();
+		if (ret) {
+			cond_resched();
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			list_add_tail(&pfn_to_page(pfn + i * FB_BLOCK_PAGES)->lru,
+				      list);
+		return n;
 	}
-	return NULL;
+	return 0;
+}
+
+/*
+ * Before fb_defrag_take(): scan again if the last scan is used up or too
+ * old. False when defragmentation is off or there is nothing to evacuate.
+ * Caller holds @fb->lock.
+ */
+bool fb_defrag_ready(struct fb_balloon *fb)
+{
+	struct fb_defrag_state *st = &fb->dfg;
+
+	lockdep_assert_held(&fb->lock);
+	if (READ_ONCE(fb->cfg.defrag) == FB_DEFRAG_OFF)
+		return false;
+	if (st->next >= st->nr ||
+	    time_after(jiffies, st->stamp + FB_DEFRAG_SCAN_TTL))
+		fb_defrag_scan(fb);
+	return st->next < st->nr;
+}
+
+/* One block for callers that want one: fb_defrag_take() of one. */
+struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline)
+{
+	LIST_HEAD(list);
+
+	if (time_after_eq(jiffies, deadline) || !fb_defrag_ready(fb) ||
+	    !fb_defrag_take(fb, deadline, 1, &list))
+		return NULL;
+	return list_first_entry(&list, struct page, lru);
 }
 
 /*
@@ -209,6 +333,7 @@ int fb_defrag_init(struct fb_balloon *fb)
 {
 	unsigned long n = totalram_pages() / FB_BLOCK_PAGES + 64;
 
+	spin_lock_init(&fb->dfg.lock);
 	fb->dfg.size = min_t(unsigned long, n, FB_DEFRAG_MAX_CAND);
 	fb->dfg.cand = kvmalloc_array(fb->dfg.size, sizeof(*fb->dfg.cand),
 				      GFP_KERNEL);

@@ -158,6 +158,8 @@ enum fb_release_reason {
  * @limit_waits: pauses the inflate rate limit imposed.
  * @heal_busy: heal passes put off because the balloon lock was taken.
  * @defrag_no_room: evacuations not tried, too little free memory to move to.
+ * @defrag_blocks: blocks made by evacuation (a run makes several in one
+ *	call; atomic: the crew's hands evacuate at once).
  * @oom_gave_up: OOM notifier calls that found the lock held by an
  *	evacuation, or held too long.
  * @trylock_busy: fb_lock(FB_TRY) calls that found the lock taken (the
@@ -180,6 +182,8 @@ struct fb_debug {
 	unsigned long crew_passes;
 	unsigned long crew_hands;
 	unsigned long crew_dropped;
+	unsigned long crew_evac_passes;
+	atomic_long_t defrag_blocks;
 };
 
 struct fb_crew;
@@ -195,13 +199,19 @@ struct fb_hand {
 };
 
 /**
- * struct fb_crew - free blocks taken on several CPUs for one inflate pass.
+ * struct fb_crew - blocks taken on several CPUs for one inflate pass: free
+ * ones, or, when none is left and the pass says so, evacuated ones.
  * @wq: per-CPU workqueue the hands run on; NULL: inflate uses one CPU.
  * @hands: nr_cpu_ids of them; the first @nr_hands run in a pass.
  * @nr_hands: hands started by the current or last pass (@fb->lock).
- * @lock: guards @ready and @nr_ready.
- * @ready: blocks taken and not yet collected, by their first page's lru.
- * @nr_ready: length of @ready (read locklessly by the waiting pass).
+ * @lock: guards @ready, @ready_evac and @nr_ready.
+ * @ready: free blocks taken and not yet collected, by their first page's
+ *	lru.
+ * @ready_evac: the same for evacuated blocks (512 single pages each).
+ * @nr_ready: blocks on both lists (read locklessly by the waiting pass).
+ * @evac: the hands evacuate pageblocks (fb_defrag_take()) when no free
+ *	block is left, until @deadline (set by the pass before it starts them).
+ * @deadline: jiffies after which the hands evacuate no more.
  * @budget: blocks still to take in this pass (atomic).
  * @active: hands that have not finished (atomic).
  * @stop: the pass wants no more (WRITE_ONCE by the pass).
@@ -214,7 +224,10 @@ struct fb_crew {
 	unsigned int nr_hands;
 	spinlock_t lock;
 	struct list_head ready;
+	struct list_head ready_evac;
 	unsigned int nr_ready;
+	bool evac;
+	unsigned long deadline;
 	atomic_t budget;
 	atomic_t active;
 	bool stop;
@@ -229,8 +242,11 @@ struct fb_crew {
  * @nr: entries in @cand.
  * @next: the next entry to try.
  * @stamp: jiffies of the scan; older scans are redone.
+ * @lock: guards @next while the crew's hands take candidates; the scan
+ *	itself runs under @fb->lock, with no hand running.
  */
 struct fb_defrag_state {
+	spinlock_t lock;
 	unsigned long *cand;
 	unsigned int size;
 	unsigned int nr;
@@ -406,8 +422,9 @@ enum fb_counter {
  *	lock: set by the pressure releases, cleared by fb_target_changed(),
  *	read by the passes between steps (WRITE_ONCE/READ_ONCE); a stale read
  *	costs one step.
- * @evacuating: alloc_contig_range() runs under @lock (see fb_lock()).
- *	Written by the @lock holder, read locklessly by the OOM notifier.
+ * @evacuating: alloc_contig_range() calls running under @lock, the pass's
+ *	or its hands' (see fb_lock()). Atomic: the OOM notifier reads it
+ *	locklessly.
  * @floor_work: gives memory back while MemAvailable is under the floor.
  * @floor_hold_until: jiffies before which inflate waits after a floor
  *	release. No lock: written by @floor_work and fb_target_changed(),
@@ -487,7 +504,7 @@ struct fb_balloon {
 	bool oom_registered;
 	struct shrinker *shrinker;
 	bool pressure_hold;
-	bool evacuating;
+	atomic_t evacuating;
 
 	struct delayed_work floor_work;
 	unsigned long floor_hold_until;
@@ -669,14 +686,20 @@ void fb_block_free(struct fb_balloon *fb, struct page *head);
 void fb_pages_init(struct fb_balloon *fb);
 
 /* Layer 1, crew.c: free blocks taken on several CPUs at once */
-unsigned int fb_crew_start(struct fb_balloon *fb, unsigned long blocks);
+unsigned int fb_crew_start(struct fb_balloon *fb, unsigned long blocks,
+			   bool evac, unsigned long deadline);
 unsigned int fb_crew_collect(struct fb_balloon *fb, struct list_head *list,
-			     unsigned int max);
+			     struct list_head *evac, unsigned int max);
 bool fb_crew_finish(struct fb_balloon *fb);
 void fb_crew_init(struct fb_balloon *fb);
 void fb_crew_destroy(struct fb_balloon *fb);
 
 /* Layer 1, defrag.c: evacuate movable pageblocks into free 2 MiB blocks */
+/* Neighbouring pageblocks evacuated by one alloc_contig_range() call. */
+#define FB_DEFRAG_RUN	8
+bool fb_defrag_ready(struct fb_balloon *fb);
+unsigned int fb_defrag_take(struct fb_balloon *fb, unsigned long deadline,
+			    unsigned int max, struct list_head *list);
 struct page *fb_defrag_block(struct fb_balloon *fb, unsigned long deadline);
 int fb_defrag_init(struct fb_balloon *fb);
 void fb_defrag_exit(struct fb_balloon *fb);

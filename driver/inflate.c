@@ -69,33 +69,47 @@ static unsigned long fb_take_small(struct fb_balloon *fb, struct fb_tx *tx,
 }
 
 /*
- * Free blocks taken by the crew on several CPUs: claimed and surrendered
- * here, a batch at a time, as they come in, so the host frees memory while
- * the hands zero the next. Returns pages added; *@dry is set when the
- * hands found no free block left.
+ * Blocks taken by the crew on several CPUs: claimed and surrendered here,
+ * a batch at a time, as they come in, so the host frees memory while the
+ * hands take the next. Free blocks (@evac false) or, when the pass found
+ * none free, evacuated ones until @deadline. Returns pages added; *@dry is
+ * set when the hands found no free block left.
  *
- * Only on the range path. On the inflate queue the host discards every
- * 4 KiB frame on its own, and each discard makes the host interrupt every
- * vCPU that is running guest code to flush its TLB: measured (TCG, 2
- * vCPUs, 1280 MiB) QEMU's system time doubled with a second CPU zeroing,
- * and the inflate took 10-20% longer. A range is one discard per 2 MiB.
+ * Free blocks go to the crew only on the range path. On the inflate queue
+ * the host discards every 4 KiB frame on its own, and each discard makes
+ * the host interrupt every vCPU that is running guest code to flush its
+ * TLB: measured (TCG, 2 vCPUs, 1280 MiB) QEMU's system time doubled with a
+ * second CPU zeroing, and the inflate took 10-20% longer. A range is one
+ * discard per 2 MiB. Evacuation is worth its CPUs on both paths: migrating
+ * a pageblock costs a CPU far longer than the host takes to discard it.
  */
 static unsigned long fb_take_crew(struct fb_balloon *fb, struct fb_tx *tx,
-				  unsigned long nr, bool *dry)
+				  unsigned long nr, bool evac,
+				  unsigned long deadline, bool *dry)
 {
 	struct page *head, *next;
 	unsigned long done = 0;
 	LIST_HEAD(got);
+	LIST_HEAD(got_evac);
 	LIST_HEAD(list);
 
-	*dry = false;
-	if (!fb_use_ranges(fb) || !fb_crew_start(fb, nr / FB_BLOCK_PAGES))
+	*dry = evac;
+	if (!evac && !fb_use_ranges(fb))
+		return 0;
+	if (evac && !fb_defrag_ready(fb))
+		return 0;
+	if (!fb_crew_start(fb, nr / FB_BLOCK_PAGES, evac, deadline))
 		return 0;
 	while (!tx->err && !READ_ONCE(fb->pressure_hold) &&
-	       fb_crew_collect(fb, &got, FB_BLOCK_BATCH)) {
+	       fb_crew_collect(fb, &got, &got_evac, FB_BLOCK_BATCH)) {
 		list_for_each_entry_safe(head, next, &got, lru) {
 			list_del(&head->lru);
 			fb_block_take(fb, head, false, &list);
+			done += FB_BLOCK_PAGES;
+		}
+		list_for_each_entry_safe(head, next, &got_evac, lru) {
+			list_del(&head->lru);
+			fb_block_take(fb, head, true, &list);
 			done += FB_BLOCK_PAGES;
 		}
 		fb_surrender(fb, &list, tx);
@@ -105,34 +119,70 @@ static unsigned long fb_take_crew(struct fb_balloon *fb, struct fb_tx *tx,
 }
 
 /*
+ * Evacuate up to @blocks blocks on this CPU, in runs, and claim them onto
+ * @list. Returns how many; 0 when nothing more can be evacuated.
+ */
+static unsigned int fb_take_evacuated(struct fb_balloon *fb,
+				      unsigned long blocks,
+				      unsigned long deadline,
+				      struct list_head *list)
+{
+	struct page *head, *next;
+	unsigned int n;
+	LIST_HEAD(made);
+
+	if (!fb_defrag_ready(fb))
+		return 0;
+	n = fb_defrag_take(fb, deadline,
+			   min_t(unsigned long, blocks, FB_DEFRAG_RUN), &made);
+	list_for_each_entry_safe(head, next, &made, lru) {
+		list_del(&head->lru);
+		fb_block_take(fb, head, true, list);
+	}
+	return n;
+}
+
+/*
  * Whole blocks first: free ones (on several CPUs when the pass is large),
- * then evacuated ones while the time bound lasts. Returns pages added.
+ * then evacuated ones while the time bound lasts (on several CPUs too, then
+ * on this one for what they left). Returns pages added.
  */
 static unsigned long fb_take_blocks(struct fb_balloon *fb, struct fb_tx *tx,
 				    unsigned long nr)
 {
 	unsigned long deadline, done;
-	unsigned int batch = 0;
+	unsigned int batch = 0, n;
+	bool dry, crew_evac = false;
 	struct page *head;
 	LIST_HEAD(list);
-	bool contig, dry;
 
 	deadline = jiffies + msecs_to_jiffies(READ_ONCE(fb->cfg.defrag_ms));
-	done = fb_take_crew(fb, tx, nr, &dry);
+	done = fb_take_crew(fb, tx, nr, false, deadline, &dry);
 	while (nr - done >= FB_BLOCK_PAGES && !tx->err &&
 	       !READ_ONCE(fb->pressure_hold)) {
-		contig = false;
 		/* The crew found none free: straight to evacuation. */
 		head = dry ? NULL : fb_block_alloc();
-		if (!head) {
-			head = fb_defrag_block(fb, deadline);
-			contig = true;
+		if (head) {
+			fb_block_take(fb, head, false, &list);
+			done += FB_BLOCK_PAGES;
+			n = 1;
+		} else if (!crew_evac) {
+			/* Once per pass: the hands evacuate what they can. */
+			dry = crew_evac = true;
+			fb_surrender(fb, &list, tx);
+			batch = 0;
+			done += fb_take_crew(fb, tx, nr - done, true, deadline,
+					     &dry);
+			continue;
+		} else {
+			n = fb_take_evacuated(fb, (nr - done) / FB_BLOCK_PAGES,
+					      deadline, &list);
+			if (!n)
+				break;
+			done += n * FB_BLOCK_PAGES;
 		}
-		if (!head)
-			break;
-		fb_block_take(fb, head, contig, &list);
-		done += FB_BLOCK_PAGES;
-		if (++batch == FB_BLOCK_BATCH) {
+		batch += n;
+		if (batch >= FB_BLOCK_BATCH) {
 			fb_surrender(fb, &list, tx);
 			batch = 0;
 		}

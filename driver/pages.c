@@ -65,7 +65,7 @@ bool fb_lock(struct fb_balloon *fb, enum fb_wait wait)
 	until = jiffies + msecs_to_jiffies(wait == FB_WAIT_OOM ?
 					   FB_OOM_WAIT_MS : FB_OFFLINE_WAIT_MS);
 	while (!mutex_trylock(&fb->lock)) {
-		if ((wait == FB_WAIT_OOM && READ_ONCE(fb->evacuating)) ||
+		if ((wait == FB_WAIT_OOM && atomic_read(&fb->evacuating)) ||
 		    time_after(jiffies, until)) {
 			if (wait == FB_WAIT_OOM)
 				fb->dbg.oom_gave_up++;
