@@ -91,6 +91,8 @@ GROUPS = [
     group("hugetlb", debug_s=150, hugetlb=True,
           tests=[("hugetlb_blocks", t_reporting.t_hugetlb_blocks)]),
     group("heal", debug_s=180, tests=[("heal", t_reporting.t_heal)]),
+    group("defrag", debug_s=300,
+          tests=[("defrag_runs", t_reporting.t_defrag_runs)]),
     group("hinting", debug_s=120, device={"free-page-hint": "on"},
           tests=[("free_page_hint", t_reporting.t_free_page_hint)]),
     group("poison", debug_s=150, device={"page-poison": "on"},

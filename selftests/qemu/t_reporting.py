@@ -336,3 +336,95 @@ def t_heal(c):
         c.g.wait_balloon(FULL, timeout=120)
         c.unload("fastballoon")
         c.load("fastballoon")
+
+
+def _free_block_mib(c):
+    """MiB the guest has free in blocks of 2 MiB and more (buddyinfo)."""
+    return sum(int(n) << (o - 8)
+               for ln in c.g.sh("cat /proc/buddyinfo").splitlines()
+               for o, n in enumerate(ln.split()[4:]) if o >= 9)
+
+
+def _evacuating_inflate(c, base, what):
+    """fb_frag leaves the guest's free memory in 4 KiB holes; inflate past
+    its free blocks, so that at least 128 MiB must be evacuated; check the
+    balloon holds the target, more of it in blocks than was free, deflate,
+    and stop fb_frag.
+    Returns (MiB ballooned, the state deltas of interest)."""
+    free_mib = c.meminfo()["MemFree"] // KIB
+    c.g.sh("(fb_frag %d > /tmp/frag.log 2>&1 &) ; true" %
+           int(free_mib * 0.9))
+    try:
+        wait_for(lambda: "fragmented" in c.g.sh("cat /tmp/frag.log"), 300,
+                 what="fb_frag to fragment memory")
+        mi = c.meminfo()
+        blocks = _free_block_mib(c)
+        holes = max(mi["MemFree"] // KIB - blocks, 0)
+        # Evacuation migrates a block's used pages into the holes: a third
+        # of them is plenty, and leaves the guest single pages to run on.
+        room = (mi["MemAvailable"] - c.fb()["reserve_pages"] * 4) // KIB - 64
+        take = min(blocks + holes // 3, room) // 64 * 64
+        if take < blocks + 128:
+            raise Skip("%s: %d MiB free in blocks, %d in holes, room for "
+                       "%d: too little to evacuate" % (what, blocks, holes,
+                                                       room))
+        st0, fb0 = fb_state(c), c.fb()
+        inflate_and_check(c, take)
+        st1, fb1 = fb_state(c), c.fb()
+        # Whole blocks, but for what the time bound left to 4 KiB pages
+        # (on the debug kernel evacuation is slow).
+        check(fb1["blocks_2m"] * 512 + fb1["pages_4k"] ==
+              take * PAGES_PER_MIB and fb1["blocks_2m"] * 2 > blocks,
+              "%s: blocks_2m %d, pages_4k %d for %d MiB (%d MiB were free "
+              "in blocks)", what, fb1["blocks_2m"], fb1["pages_4k"], take,
+              blocks)
+        d = {k: st1[k] - st0[k] for k in
+             ("defrag_run_blocks", "crew_evac_passes", "crew_dropped_blocks",
+              "blocks_taken_evacuated")}
+        d["calls"] = (fb1["defrag_successes_total"] -
+                      fb0["defrag_successes_total"])
+        d["pages_4k"] = fb1["pages_4k"]
+        deflate_and_check(c, base)
+    finally:
+        # Gone, its memory freed, before the next round measures.
+        c.g.run("killall fb_frag; while pidof fb_frag; do sleep 0.2; done")
+    return take, d
+
+
+@fastballoon_only
+def t_defrag_runs(c):
+    """On a fragmented guest the balloon still reaches its target in whole
+    blocks by evacuating pageblocks, several neighbours per call (more
+    blocks made than successful calls), on every vCPU by default and on
+    one with inflate_cpus 1; deflate gives every page back, evacuated
+    blocks the pass did not claim included."""
+    c.reset()
+    cpus = int(c.g.sh("grep -c ^processor /proc/cpuinfo"))
+    check(cpus >= 2, "the guest has %d CPU(s); the test needs 2", cpus)
+    base = c.meminfo()["MemTotal"]
+    free0 = c.meminfo()["MemFree"]
+    for ncpus in (0, 1):
+        what = "inflate_cpus %d" % ncpus
+        with c.tuned(inflate_cpus=ncpus):
+            take, d = _evacuating_inflate(c, base, what)
+        check(d["calls"] >= 1 and d["defrag_run_blocks"] > d["calls"],
+              "%s: %d evacuations made %d blocks: no run of several",
+              what, d["calls"], d["defrag_run_blocks"])
+        check(d["blocks_taken_evacuated"] + d["crew_dropped_blocks"] ==
+              d["defrag_run_blocks"], "%s: %d blocks evacuated, %d claimed "
+              "and %d dropped", what, d["defrag_run_blocks"],
+              d["blocks_taken_evacuated"], d["crew_dropped_blocks"])
+        if ncpus == 0:
+            check(d["crew_evac_passes"] >= 1, "%s: the hands never "
+                  "evacuated", what)
+        else:
+            check(d["crew_evac_passes"] == 0, "%s: %d passes evacuated on "
+                  "several CPUs", what, d["crew_evac_passes"])
+        c.note.append("%s: %d MiB, %d evacuations made %d blocks, %d crew "
+                      "passes evacuated, %d pages_4k" % (
+                          what, take, d["calls"], d["defrag_run_blocks"],
+                          d["crew_evac_passes"], d["pages_4k"]))
+    # Nothing evacuated went missing: with fb_frag gone, the guest has its
+    # memory back.
+    wait_for(lambda: c.meminfo()["MemFree"] >= free0 - 64 * KIB, 30, 1,
+             what="MemFree back within 64 MiB of %d MiB" % (free0 // KIB))
