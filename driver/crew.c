@@ -35,13 +35,19 @@
 /* Fewer blocks than this per hand are not worth waking other CPUs for. */
 #define FB_CREW_MIN_BLOCKS	4
 
-/* Up to @max blocks of the pass's budget for one hand; 0 when none is left. */
+/*
+ * Up to @max blocks of the pass's budget for one hand, and no more than its
+ * share of what is left; 0 when none is left. The share keeps the hands'
+ * last runs short: the pass waits for the slowest, and a run of 8 evacuated
+ * blocks keeps a CPU busy for tens of milliseconds.
+ */
 static unsigned int fb_crew_claim(struct fb_crew *crew, unsigned int max)
 {
 	int left = atomic_read(&crew->budget), n;
+	int hands = READ_ONCE(crew->nr_hands);
 
 	do {
-		n = min_t(int, left, max);
+		n = min_t(int, DIV_ROUND_UP(left, hands), max);
 		if (n <= 0)
 			return 0;
 	} while (!atomic_try_cmpxchg(&crew->budget, &left, left - n));
@@ -151,7 +157,7 @@ unsigned int fb_crew_start(struct fb_balloon *fb, unsigned long blocks,
 	/* CPUs went offline since we counted: fewer hands, all accounted. */
 	if (i < n) {
 		atomic_sub(n - i, &crew->active);
-		crew->nr_hands = i;
+		WRITE_ONCE(crew->nr_hands, i);
 	}
 	fb->dbg.crew_passes++;
 	if (evac)

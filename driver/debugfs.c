@@ -65,6 +65,7 @@ static int fb_state_show(struct seq_file *m, void *unused)
 	seq_printf(m, "floor_stops: %lu\n", d->floor_stops);
 	seq_printf(m, "size_passes: %lu\n", d->size_passes);
 	seq_printf(m, "inflate_calls: %lu\n", d->inflate_calls);
+	seq_printf(m, "retargets: %lu\n", d->retargets);
 	seq_printf(m, "backoff_polls: %lu\n", d->backoff_polls);
 	seq_printf(m, "limit_waits: %lu\n", d->limit_waits);
 	seq_printf(m, "heal_busy: %lu\n", d->heal_busy);

@@ -38,8 +38,15 @@ enum fb_vq {
 #define FB_NR_BUFS		64
 /* Kick the device after this many buffers even if more are coming. */
 #define FB_KICK_BATCH		16
-/* Most pages one pass of the size work moves before re-reading the target. */
-#define FB_CHUNK_PAGES		(64UL << (20 - PAGE_SHIFT))
+/*
+ * Most pages one inflate pass of the size work takes (a target that moves
+ * meanwhile ends the pass sooner: @retarget). Each pass starts the crew
+ * afresh and waits for its slowest hand at the end: at 64 MiB that was
+ * 20 starts and 20 tails for 1280 MiB.
+ */
+#define FB_CHUNK_PAGES		(256UL << (20 - PAGE_SHIFT))
+/* What defrag_ms is for: evacuating this much of a pass. */
+#define FB_DEFRAG_MS_PAGES	(64UL << (20 - PAGE_SHIFT))
 /*
  * Blocks one deflate pass gives back before the host hears of them (2 GiB):
  * without MUST_TELL_HOST the guest may reuse them at once, so `actual`
@@ -100,7 +107,8 @@ struct fb_rbuf {
  * @max_order: largest allocation order tried (0: 4 KiB only, like in-tree).
  * @path: enum fb_path (uapi), how blocks reach the host.
  * @defrag: enum fb_defrag (uapi), the defragmentation policy.
- * @defrag_ms: time one inflate pass may spend defragmenting.
+ * @defrag_ms: time an inflate pass may spend defragmenting per
+ *	FB_DEFRAG_MS_PAGES it takes; a healing pass, in all.
  * @heal_ms: pause between healing passes.
  * @oom_pages: pages one OOM notification gives back.
  * @guest_target: pages to hold whatever the host asks; 0 follows the host.
@@ -154,6 +162,7 @@ enum fb_release_reason {
  * @size_passes: passes of the size work that set out to inflate (the
  *	floor or the reserve may have left them nothing to take).
  * @inflate_calls: of those, passes that tried to allocate (fb_inflate()).
+ * @retargets: inflate passes cut short because the target moved.
  * @backoff_polls: looks at MemAvailable while backed off, no pass made.
  * @limit_waits: pauses the inflate rate limit imposed.
  * @heal_busy: heal passes put off because the balloon lock was taken.
@@ -173,6 +182,7 @@ struct fb_debug {
 	unsigned long floor_stops;
 	unsigned long size_passes;
 	unsigned long inflate_calls;
+	unsigned long retargets;
 	unsigned long backoff_polls;
 	unsigned long limit_waits;
 	unsigned long heal_busy;
@@ -422,6 +432,10 @@ enum fb_counter {
  *	lock: set by the pressure releases, cleared by fb_target_changed(),
  *	read by the passes between steps (WRITE_ONCE/READ_ONCE); a stale read
  *	costs one step.
+ * @retarget: the target moved while an inflate pass ran: the pass stops
+ *	at its next step and the size work reads the target again. Set by
+ *	fb_target_changed(), cleared by the size work before it reads the
+ *	target for a pass; no lock, as @pressure_hold.
  * @evacuating: alloc_contig_range() calls running under @lock, the pass's
  *	or its hands' (see fb_lock()). Atomic: the OOM notifier reads it
  *	locklessly.
@@ -504,6 +518,7 @@ struct fb_balloon {
 	bool oom_registered;
 	struct shrinker *shrinker;
 	bool pressure_hold;
+	bool retarget;
 	atomic_t evacuating;
 
 	struct delayed_work floor_work;

@@ -52,6 +52,17 @@ void fb_surrender(struct fb_balloon *fb, struct list_head *list,
 		list_move(&head->lru, &fb->blocks);
 }
 
+/*
+ * Whether the pass stops before its next step: the host stopped answering,
+ * the guest is under pressure, or the target moved (the size work reads it
+ * again and starts another pass if there is more to take).
+ */
+static bool fb_pass_stops(struct fb_balloon *fb, struct fb_tx *tx)
+{
+	return tx->err || READ_ONCE(fb->pressure_hold) ||
+	       READ_ONCE(fb->retarget);
+}
+
 /* The 4 KiB path: up to @nr single pages. Returns pages added. */
 static unsigned long fb_take_small(struct fb_balloon *fb, struct fb_tx *tx,
 				   unsigned long nr)
@@ -100,7 +111,7 @@ static unsigned long fb_take_crew(struct fb_balloon *fb, struct fb_tx *tx,
 		return 0;
 	if (!fb_crew_start(fb, nr / FB_BLOCK_PAGES, evac, deadline))
 		return 0;
-	while (!tx->err && !READ_ONCE(fb->pressure_hold) &&
+	while (!fb_pass_stops(fb, tx) &&
 	       fb_crew_collect(fb, &got, &got_evac, FB_BLOCK_BATCH)) {
 		list_for_each_entry_safe(head, next, &got, lru) {
 			list_del(&head->lru);
@@ -156,10 +167,11 @@ static unsigned long fb_take_blocks(struct fb_balloon *fb, struct fb_tx *tx,
 	struct page *head;
 	LIST_HEAD(list);
 
-	deadline = jiffies + msecs_to_jiffies(READ_ONCE(fb->cfg.defrag_ms));
+	/* defrag_ms for each 64 MiB: a larger pass may evacuate as long. */
+	deadline = jiffies + msecs_to_jiffies(READ_ONCE(fb->cfg.defrag_ms)) *
+		   DIV_ROUND_UP(nr, FB_DEFRAG_MS_PAGES);
 	done = fb_take_crew(fb, tx, nr, false, deadline, &dry);
-	while (nr - done >= FB_BLOCK_PAGES && !tx->err &&
-	       !READ_ONCE(fb->pressure_hold)) {
+	while (nr - done >= FB_BLOCK_PAGES && !fb_pass_stops(fb, tx)) {
 		/* The crew found none free: straight to evacuation. */
 		head = dry ? NULL : fb_block_alloc();
 		if (head) {
@@ -209,7 +221,7 @@ unsigned long fb_inflate(struct fb_balloon *fb, unsigned long nr)
 	fb->small_order = min_t(unsigned int, max_order, FB_BLOCK_ORDER - 1);
 	if (max_order >= FB_BLOCK_ORDER)
 		done = fb_take_blocks(fb, &tx, nr);
-	while (done < nr && !tx.err && !READ_ONCE(fb->pressure_hold)) {
+	while (done < nr && !fb_pass_stops(fb, &tx)) {
 		want = min_t(unsigned long, nr - done, FB_PFNS_PER_BUF);
 		got = fb_take_small(fb, &tx, want);
 		done += got;

@@ -127,7 +127,7 @@ static struct fb_param fb_params[FB_NR_KNOBS] = {
 #define FB_DESC_defrag \
 	"defragmentation: off, on (when no block is free) or heal (also trade 4 KiB pages for blocks later)"
 #define FB_DESC_defrag_ms \
-	"time one inflate pass may spend evacuating pageblocks"
+	"time an inflate may spend evacuating pageblocks per 64 MiB it takes"
 #define FB_DESC_heal_ms		"pause between healing passes"
 #define FB_DESC_oom_pages \
 	"4 KiB pages given back per OOM notification or shrinker call"

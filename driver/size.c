@@ -58,6 +58,7 @@ static void fb_retry_reset(struct fb_balloon *fb)
  */
 void fb_target_changed(struct fb_balloon *fb)
 {
+	WRITE_ONCE(fb->retarget, true);
 	WRITE_ONCE(fb->pressure_hold, false);
 	WRITE_ONCE(fb->floor_hold_until, jiffies);
 	fb_retry_reset(fb);
@@ -159,12 +160,16 @@ static void fb_size_func(struct work_struct *work)
 {
 	struct fb_balloon *fb = container_of(to_delayed_work(work),
 					     struct fb_balloon, size_work);
-	unsigned long target = fb_effective_target(fb);
-	unsigned long held = READ_ONCE(fb->nr_pages);
-	unsigned long want, got, room, pause = 0;
+	unsigned long target, held, want, got, room, pause = 0;
 	unsigned long hold = READ_ONCE(fb->floor_hold_until);
 	bool cut = false;	/* the floor allowed less than was asked */
+	bool moved;		/* the target moved during the pass */
 	u64 start = ktime_get_ns();
+
+	/* A target that moves from here on ends the pass (fb_pass_stops()). */
+	WRITE_ONCE(fb->retarget, false);
+	target = fb_effective_target(fb);
+	held = READ_ONCE(fb->nr_pages);
 
 	if (target == held) {
 		fb_run_step(fb, fb->run, start, 0, true);
@@ -203,8 +208,16 @@ static void fb_size_func(struct work_struct *work)
 		if (want)
 			fb->dbg.inflate_calls++;
 		got = want ? fb_inflate_chunk(fb, &want, &pause) : 0;
-		fb_run_step(fb, FB_RUN_INFLATE, start, got,
-			    held + got >= target || !got || got < want);
+		moved = READ_ONCE(fb->retarget);
+		fb_run_step(fb, FB_RUN_INFLATE, start, got, !moved &&
+			    (held + got >= target || !got || got < want));
+		if (moved) {
+			/* Cut short for a new target: read it again now. */
+			fb->dbg.retargets++;
+			fb_retry_reset(fb);
+			fb_queue_size_work_delayed(fb, pause);
+			goto out;
+		}
 	} else {
 		/* Deflating is cheap: up to FB_DEFER_MAX blocks in one pass. */
 		want = min(held - target, FB_DEFER_MAX * FB_BLOCK_PAGES);
@@ -243,6 +256,7 @@ static void fb_size_func(struct work_struct *work)
 		}
 		fb_queue_size_work_delayed(fb, delay);
 	}
+out:
 	fb_queue_heal(fb);
 	fb_queue_floor(fb);
 }

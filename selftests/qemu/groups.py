@@ -54,6 +54,7 @@ GROUPS = [
     group("default", debug_s=630, tests=[
         ("inflate_deflate", t_core.t_inflate_deflate),
         ("target_change", t_core.t_target_change),
+        ("retarget_mid_pass", t_core.t_retarget_mid_pass),
         ("stats", t_core.t_stats),
         ("sysfs_abi", t_knobs.t_sysfs_abi),
         ("held_blocks", t_core.t_held_blocks),

@@ -10,8 +10,9 @@ Groups "default", "no-features" and "poison" (groups.py).
 import time
 
 from fbtest import (
-    FULL, F_PAGE_POISON, KIB, MIB, check, deepest_mib, deflate_and_check,
-    fastballoon_only, inflate_and_check, wait_for,
+    FULL, F_PAGE_POISON, KIB, MIB, PAGES_PER_MIB, check, deepest_mib,
+    deflate_and_check, fastballoon_only, fb_state, inflate_and_check,
+    wait_for,
 )
 
 
@@ -59,6 +60,46 @@ def t_target_change(c):
     deflate_and_check(c, base)
     c.note.append("%d MiB ballooned when the target changed, peak %d MiB" %
                   (mid, peak))
+
+
+@fastballoon_only
+def t_retarget_mid_pass(c):
+    """A target that moves while an inflate pass runs ends that pass at its
+    next block: the guest lowers its own target as soon as the balloon
+    holds 8 MiB of a 1 GiB inflate, and the balloon takes at most 32 MiB
+    more before it turns back (a pass takes up to 256 MiB; one that ran on
+    would take 256, and one of the old 64 MiB passes 64), then holds
+    exactly the new target."""
+    c.reset()
+    base = c.meminfo()["MemTotal"]
+    st0, fb0 = fb_state(c), c.fb()
+    new = 2 * PAGES_PER_MIB
+    # In the guest, beside the pass: wait for 4 blocks, then retarget.
+    c.g.sh("rm -f /tmp/rt; d=$(fb-dev)/fastballoon; ( i=0; "
+           "while [ $(cat $d/blocks_2m) -lt 4 ] && [ $i -lt 20000 ]; do "
+           "i=$((i+1)); done; n=$(cat $d/blocks_2m); "
+           "echo %d > $d/guest_target_pages; echo $n > /tmp/rt ) "
+           ">/dev/null 2>&1 &" % new)
+    c.g.set_balloon(FULL - 1024 * MIB)
+    wait_for(lambda: c.g.run("cat /tmp/rt")[0] == 0, 60,
+             what="the guest's retarget")
+    held = int(c.g.sh("cat /tmp/rt")) * 512
+    check(held >= 4 * 512, "the guest saw %d pages held: the balloon "
+          "never reached 4 blocks", held)
+    c.g.wait_balloon(FULL - new * 4 * KIB, timeout=120)
+    fb, st1 = c.fb(), fb_state(c)
+    took = fb["inflated_pages_total"] - fb0["inflated_pages_total"]
+    check(took <= held + 32 * PAGES_PER_MIB, "the balloon took %d MiB "
+          "after the target fell at %d MiB held", took // PAGES_PER_MIB,
+          held // PAGES_PER_MIB)
+    check(st1["retargets"] > st0["retargets"], "retargets %d -> %d: no "
+          "pass was cut short", st0["retargets"], st1["retargets"])
+    check(fb["actual_pages"] == new, "actual_pages %d, want %d",
+          fb["actual_pages"], new)
+    c.set_knob("guest_target", 0)
+    deflate_and_check(c, base)
+    c.note.append("target fell at %d MiB held; %d MiB taken in all" %
+                  (held // PAGES_PER_MIB, took // PAGES_PER_MIB))
 
 
 # The stats QEMU knows by name (guest-stats), by the version that named
