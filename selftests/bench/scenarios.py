@@ -222,6 +222,7 @@ def _blocks(rig, mib, out, sfx, notes):
     if fb:
         out["blocks_2m" + sfx] = fb.get("blocks_2m")
         out["pages_4k" + sfx] = fb.get("pages_4k")
+        out["fb_sysfs" + sfx] = fb
 
 
 def rep_fragmented(rig, notes, mib=700):
