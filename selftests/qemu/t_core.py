@@ -62,22 +62,34 @@ def t_target_change(c):
                   (mid, peak))
 
 
+# What the balloon may take after the guest lowers its target mid-pass: the
+# blocks the pass takes before it sees the change. The debug kernel takes
+# free blocks fast (it does not zero them) and is slow to schedule the
+# shell that writes: 40 MiB was seen there. A pass that ran on would take
+# 256 MiB.
+RETARGET_SLACK_MIB = 32
+RETARGET_SLACK_DEBUG_MIB = 128
+
+
 @fastballoon_only
 def t_retarget_mid_pass(c):
     """A target that moves while an inflate pass runs ends that pass at its
     next block: the guest lowers its own target as soon as the balloon
     holds 8 MiB of a 1 GiB inflate, and the balloon takes at most 32 MiB
-    more before it turns back (a pass takes up to 256 MiB; one that ran on
-    would take 256, and one of the old 64 MiB passes 64), then holds
-    exactly the new target."""
+    more before it turns back (128 on the debug kernel; a pass takes up to
+    256 MiB: one that ran on would take 256, and one of the old 64 MiB
+    passes 64), then holds exactly the new target."""
     c.reset()
     base = c.meminfo()["MemTotal"]
     st0, fb0 = fb_state(c), c.fb()
     new = 2 * PAGES_PER_MIB
     # In the guest, beside the pass: wait for 4 blocks, then retarget.
+    # Shell builtins only (read, [, echo): no fork between the last read
+    # of blocks_2m and the write, which the debug kernel makes slow.
     c.g.sh("rm -f /tmp/rt; d=$(fb-dev)/fastballoon; ( i=0; "
-           "while [ $(cat $d/blocks_2m) -lt 4 ] && [ $i -lt 20000 ]; do "
-           "i=$((i+1)); done; n=$(cat $d/blocks_2m); "
+           "read n < $d/blocks_2m; "
+           "while [ $n -lt 4 ] && [ $i -lt 1000000 ]; do "
+           "i=$((i+1)); read n < $d/blocks_2m; done; "
            "echo %d > $d/guest_target_pages; echo $n > /tmp/rt ) "
            ">/dev/null 2>&1 &" % new)
     c.g.set_balloon(FULL - 1024 * MIB)
@@ -89,9 +101,10 @@ def t_retarget_mid_pass(c):
     c.g.wait_balloon(FULL - new * 4 * KIB, timeout=120)
     fb, st1 = c.fb(), fb_state(c)
     took = fb["inflated_pages_total"] - fb0["inflated_pages_total"]
-    check(took <= held + 32 * PAGES_PER_MIB, "the balloon took %d MiB "
-          "after the target fell at %d MiB held", took // PAGES_PER_MIB,
-          held // PAGES_PER_MIB)
+    slack = RETARGET_SLACK_DEBUG_MIB if c.g.slow > 1 else RETARGET_SLACK_MIB
+    check(took <= held + slack * PAGES_PER_MIB, "the balloon took %d MiB "
+          "after the target fell at %d MiB held (%d MiB more allowed)",
+          took // PAGES_PER_MIB, held // PAGES_PER_MIB, slack)
     check(st1["retargets"] > st0["retargets"], "retargets %d -> %d: no "
           "pass was cut short", st0["retargets"], st1["retargets"])
     check(fb["actual_pages"] == new, "actual_pages %d, want %d",
