@@ -212,9 +212,11 @@ static void fb_size_func(struct work_struct *work)
 		fb_run_step(fb, FB_RUN_INFLATE, start, got, !moved &&
 			    (held + got >= target || !got || got < want));
 		if (moved) {
-			/* Cut short for a new target: read it again now. */
+			/*
+			 * Cut short for a new target: read it again now.
+			 * fb_target_changed() reset the back-off already.
+			 */
 			fb->dbg.retargets++;
-			fb_retry_reset(fb);
 			fb_queue_size_work_delayed(fb, pause);
 			goto out;
 		}
